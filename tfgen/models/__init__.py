@@ -1,0 +1,1 @@
+"""One module per paper; each model is a `tf.keras.Model` subclass."""
