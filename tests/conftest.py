@@ -1,0 +1,15 @@
+"""Shared pytest set-up: quiet TensorFlow, small thread pools, fixed seeds."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    tf.keras.utils.set_random_seed(0)
+    yield
+    tf.keras.backend.clear_session()
