@@ -14,7 +14,7 @@ $(STAMP): setup.py | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m tfgen.demo
+	$(BIN)/python -m training.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests

@@ -34,6 +34,8 @@ class Entry:
         data fixes (image shape, number of levels, number of classes).
       signatures: names of the export signatures the model provides.
       test_hparams: small hyper-parameters for fast tests (conformance suite).
+      test_dataset: the dataset the fast tests build the model for.
+      test_dataset_options: its `tfgen.data.load` options.
     """
 
     name: str
@@ -44,13 +46,16 @@ class Entry:
     data_hparams: Callable[[Any], Mapping[str, Any]]
     signatures: Tuple[str, ...]
     test_hparams: Mapping[str, Any]
+    test_dataset: str
+    test_dataset_options: Mapping[str, Any]
 
 
 _REGISTRY = {}
 
 
 def register(name, *, hparams, dataset, dataset_options=None, data_hparams=None,
-             signatures=("serving_default",), test_hparams=None):
+             signatures=("serving_default",), test_hparams=None, test_dataset=None,
+             test_dataset_options=None):
     """Class decorator registering a model class under `name`."""
 
     def decorator(model_class):
@@ -66,6 +71,9 @@ def register(name, *, hparams, dataset, dataset_options=None, data_hparams=None,
             data_hparams=data_hparams or (lambda info: {}),
             signatures=tuple(signatures),
             test_hparams=types.MappingProxyType(dict(test_hparams or {})),
+            test_dataset=test_dataset or dataset,
+            test_dataset_options=types.MappingProxyType(
+                dict((test_dataset_options if test_dataset else dataset_options) or {})),
         )
         return model_class
 

@@ -44,6 +44,20 @@ class GenerativeModel(tf.keras.Model):
     def example_features(self, batch_size=2, seed=0):
         raise NotImplementedError
 
+    def signature_inputs(self, signature, batch_size=2, seed=0):
+        """Example inputs for `signature`, one of the `tf.function`s of `signatures`.
+
+        Keys that name features come from `example_features`; the sampling
+        controls get fixed values (`seed`, `temperature`, `num_samples`).
+        """
+        features = self.example_features(batch_size, seed)
+        controls = {"seed": seed + 7, "temperature": 1.0, "num_samples": batch_size}
+        inputs = {}
+        for spec in tf.nest.flatten(signature.input_signature):
+            value = features[spec.name] if spec.name in features else controls[spec.name]
+            inputs[spec.name] = tf.cast(value, spec.dtype)
+        return inputs
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)
