@@ -2,4 +2,23 @@
 
 Nothing is downloaded: the data ships with the package or its dependencies,
 or is generated from a seed.
+
+    from tfgen import data
+    data.names()  # ['addition', 'copy', 'digits', 'mnist', 'parity', 'text']
+    data.info("mnist").image_shape  # (28, 28, 1)
+    train = data.load("mnist", "train", batch_size=64, view="binary_dynamic")
+
+Every element is a dict of tensors, described per example by
+`info(name, **options).features`. Decoded arrays are cached in-process, so
+repeated `load` calls are cheap.
+
+- `mnist` (`tfgen.data.mnist`): 5,000 real MNIST digits, 4,000/1,000 split.
+- `digits` (`tfgen.data.digits`): scikit-learn's 1,797 8x8 digits.
+- `text` (`tfgen.data.text`): Python's bundled help text, as bytes.
+- `parity`, `addition`, `copy` (`tfgen.data.algorithmic`): seeded streams.
 """
+
+from tfgen.data import algorithmic, digits, mnist, text  # noqa: F401  (registers)
+from tfgen.data._common import DatasetInfo, info, load, names
+
+__all__ = ["DatasetInfo", "info", "load", "names"]
