@@ -1,0 +1,174 @@
+"""Fixtures for the serving tests: tiny SavedModels and a server subprocess.
+
+The SavedModels are built here (not from tfgen) with a ``tf.Module`` whose
+outputs reveal the version that answered:
+
+* ``serving_default(x: float32 [None, 3]) -> {"y": x * [1, 2, 3] + version}``
+* ``second(a: int64 [None], s: string [None]) -> {"a2": a * 2, "n": strlen(s), "v": version}``
+* ``check(x: float32 [None]) -> {"z": x}``, failing at run time when x < 0.
+
+The server always runs as ``python -m serving`` in a subprocess bound to
+127.0.0.1 and is reached only through ``tensorflow_serving.apis`` stubs and
+HTTP.
+"""
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import pytest
+import tensorflow as tf
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WEIGHTS = (1.0, 2.0, 3.0)
+_GRPC_LINE = re.compile(r"Running gRPC ModelServer at (\S+):(\d+)")
+_REST_LINE = re.compile(r"Exporting HTTP/REST API at:(\S+):(\d+)")
+
+
+class _ToyModule(tf.Module):
+    def __init__(self, version):
+        super().__init__()
+        self.w = tf.Variable(WEIGHTS, dtype=tf.float32)
+        self.v = tf.Variable(float(version), dtype=tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def serve(self, x):
+        return {"y": x * self.w + self.v}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="a"),
+                                  tf.TensorSpec([None], tf.string, name="s")])
+    def second(self, a, s):
+        batch = tf.shape(a)[0]
+        return {"a2": a * 2, "n": tf.strings.length(s), "v": tf.fill([batch], self.v)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+    def check(self, x):
+        with tf.control_dependencies([tf.debugging.assert_non_negative(x, message="x must be non-negative")]):
+            return {"z": tf.identity(x)}
+
+
+def write_saved_model(path, version):
+    """Writes the toy SavedModel whose outputs carry ``version`` to ``path``."""
+    module = _ToyModule(version)
+    tf.saved_model.save(module, path, signatures={
+        "serving_default": module.serve, "second": module.second, "check": module.check})
+    return path
+
+
+def install_version(base, version, source):
+    """Copies a prepared SavedModel to ``base/version`` atomically (stage + rename)."""
+    staging = os.path.join(base, f".tmp-{version}")
+    shutil.copytree(source, staging)
+    os.rename(staging, os.path.join(base, str(version)))
+
+
+@pytest.fixture(scope="session")
+def saved_models(tmp_path_factory):
+    """Prepared SavedModels for versions 1..4 (not under any served base path)."""
+    root = tmp_path_factory.mktemp("prepared")
+    return {v: write_saved_model(str(root / f"v{v}"), v) for v in (1, 2, 3, 4)}
+
+
+def wait_until(predicate, timeout=60.0, interval=0.1, message="condition"):
+    """Polls ``predicate`` until it returns a truthy value or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+class ServerProcess:
+    """``python -m serving`` in a subprocess, with its output captured.
+
+    Args:
+      *flags: command-line flags (``--port=0 --host=127.0.0.1`` are added).
+      rest: also serve REST on a free port.
+    """
+
+    def __init__(self, *flags, rest=False):
+        args = [sys.executable, "-m", "serving", "--port=0", "--host=127.0.0.1",
+                "--file_system_poll_wait_seconds=0.2", *flags]
+        if rest:
+            args.append("--enable_rest")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        self._queue = queue.Queue()
+        threading.Thread(target=self._drain, daemon=True).start()
+        self.grpc_port = int(self.wait_for_line(_GRPC_LINE).group(2))
+        self.rest_port = int(self.wait_for_line(_REST_LINE).group(2)) if rest else None
+        self.address = f"127.0.0.1:{self.grpc_port}"
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for_line(self, pattern, timeout=90.0):
+        """Returns the match of the first new output line matching ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"server did not print {pattern.pattern!r}:\n{self.output()}")
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"server exited ({self.proc.wait()}) before printing "
+                                     f"{pattern.pattern!r}:\n{self.output()}")
+            match = pattern.search(line)
+            if match:
+                return match
+
+    def output(self):
+        """Everything the server printed so far."""
+        return "".join(self.lines)
+
+    def channel(self):
+        """A new insecure gRPC channel to the server."""
+        return grpc.insecure_channel(self.address)
+
+    def url(self, path):
+        """The REST URL of ``path``."""
+        return f"http://127.0.0.1:{self.rest_port}{path}"
+
+    def terminate(self, sig=signal.SIGTERM, timeout=30.0):
+        """Sends ``sig`` and returns the exit code (kills after ``timeout``)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+
+@pytest.fixture
+def server_factory():
+    """Factory fixture: ``server_factory(*flags)`` starts a ServerProcess; each must exit 0 at teardown."""
+    started = []
+
+    def start(*flags, rest=False):
+        server = ServerProcess(*flags, rest=rest)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        assert server.terminate() == 0, server.output()
