@@ -10,20 +10,14 @@ grid of the samples under `docs/`, stops the server and prints what it did.
 """
 
 import os
-import re
-import signal
-import subprocess
-import sys
-import time
 
-import grpc
 import numpy as np
-import tensorflow as tf
 from absl import app, flags
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import export
 import training
+from serving.client import Client
+from serving.process import ServerProcess
 from tfgen import data
 
 FLAGS = flags.FLAGS
@@ -32,47 +26,6 @@ flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 flags.DEFINE_string("workdir", "runs/demo", "Where the checkpoints and the export go.")
 flags.DEFINE_string("samples_png", "docs/pixelcnn_samples.png", "The sample grid written.")
 flags.DEFINE_integer("samples_per_class", 6, "Samples per digit class in the grid.")
-
-_PORT_LINE = re.compile(r"Running gRPC ModelServer at [^:\s]+:(\d+)")
-
-
-def _start_server(model_base_path, model_name):
-    """Starts `python -m serving` on a free loopback port; returns (process, port)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving", "--port=0", f"--model_name={model_name}",
-         f"--model_base_path={os.path.abspath(model_base_path)}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    for line in process.stdout:
-        match = _PORT_LINE.search(line)
-        if match:
-            return process, int(match.group(1))
-        if time.monotonic() > deadline:
-            break
-    process.kill()
-    raise RuntimeError("The model server did not report its port.")
-
-
-def _predict(stub, model_name, signature_name, inputs):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model_name
-    request.model_spec.signature_name = signature_name
-    for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    response = stub.Predict(request, timeout=600)
-    return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
-
-
-def _wait_until_serving(stub, model_name, image_shape):
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            return _predict(stub, model_name, "log_prob", {
-                "image": np.zeros((1, *image_shape), np.int32), "label": np.zeros([1], np.int32)})
-        except grpc.RpcError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _write_grid(images, rows, path):
@@ -108,32 +61,30 @@ def main(argv):
     version_dir = export.export_model(model, os.path.join(FLAGS.workdir, "export", model_name))
     print(f"      wrote {version_dir}")
     print("[3/4] Starting the gRPC model server on loopback ...")
-    process, port = _start_server(os.path.dirname(version_dir), model_name)
+    server = ServerProcess(f"--model_name={model_name}",
+                           f"--model_base_path={os.path.abspath(os.path.dirname(version_dir))}")
+    client = Client(server.address, timeout=600)
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        image_shape = model.get_config()["image_shape"]
-        _wait_until_serving(stub, model_name, image_shape)
-        print(f"      serving {model_name} at 127.0.0.1:{port}")
+        print(f"      serving {model_name} at {server.address}")
         print("[4/4] Asking the server for log-likelihoods of the test split and for samples ...")
         test = next(iter(data.load("mnist", "test", batch_size=1000, view="binary")))
-        scores = _predict(stub, model_name, "log_prob",
-                          {"image": test["image"].numpy(), "label": test["label"].numpy()})
+        _, scores = client.predict(model_name, {"image": test["image"].numpy(),
+                                                "label": test["label"].numpy()}, "log_prob")
         labels = np.tile(np.arange(10, dtype=np.int32), FLAGS.samples_per_class)
-        samples = _predict(stub, model_name, "sample", {
-            "label": labels, "seed": np.int64(2016), "temperature": np.float32(1.0)})["image"]
-        channel.close()
+        _, samples = client.predict(model_name, {"label": labels, "seed": 2016, "temperature": 1.0},
+                                    "sample")
+        samples = samples["image"]
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        client.close()
+        exit_code = server.terminate()
     _write_grid(samples, FLAGS.samples_per_class, FLAGS.samples_png)
     nats = -float(np.mean(scores["log_prob"]))
     bits = float(np.mean(scores["bits_per_dim"]))
-    print(f"\nTest split of binarised MNIST (1,000 images, served over gRPC):")
+    print("\nTest split of binarised MNIST (1,000 images, served over gRPC):")
     print(f"  test bits/dim   = {bits:.4f}")
     print(f"  test nats/image = {nats:.2f}")
     print(f"  samples         = {len(samples)} images, grid written to {FLAGS.samples_png}")
-    print(f"  server stopped cleanly (exit code {process.returncode})")
+    print(f"  server stopped cleanly (exit code {exit_code})")
 
 
 def run():
