@@ -1,0 +1,114 @@
+"""Checkpoint -> SavedModel version directory, written atomically (DESIGN 5).
+
+`BASE/NAME/<version>/` (`saved_model.pb` + `variables/`) is the layout TF
+Serving polls. A version is first written to a hidden `.tmp-<version>-<pid>`
+directory next to it and renamed into place, so it appears complete or not at
+all; a failed export leaves nothing behind.
+"""
+
+import os
+import shutil
+
+import tensorflow as tf
+
+
+def next_version(export_dir_base):
+    """One more than the largest integer directory in `export_dir_base` (1 if none)."""
+    if not os.path.isdir(export_dir_base):
+        return 1
+    versions = [int(name) for name in os.listdir(export_dir_base) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_model(model, export_dir_base, version=None, jit_compile=False):
+    """Writes `model` as SavedModel version `export_dir_base/<version>`.
+
+    Args:
+      model: a tfgen model (provides `signatures(jit_compile)`).
+      export_dir_base: the model's base path, `BASE/NAME`.
+      version: positive integer; default: `next_version(export_dir_base)`.
+      jit_compile: export the signatures with `jit_compile=True` (`--xla`).
+
+    Returns:
+      The path of the version directory.
+
+    Raises:
+      ValueError: if `version` is not a positive integer or already exists.
+    """
+    if version is None:
+        version = next_version(export_dir_base)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"Expected a positive integer version, got {version!r}.")
+    path = os.path.join(export_dir_base, str(version))
+    if os.path.exists(path):
+        raise ValueError(f"Expected a new version, got existing {path!r}; "
+                         f"versions are never overwritten.")
+    if not model.built:
+        model(model.example_features())
+    signatures = model.signatures(jit_compile=jit_compile)
+    os.makedirs(export_dir_base, exist_ok=True)
+    tmp = os.path.join(export_dir_base, f".tmp-{version}-{os.getpid()}")
+    try:
+        tf.saved_model.save(model, tmp, signatures=signatures)
+        if os.path.exists(path):
+            raise ValueError(f"Expected a new version, got existing {path!r} "
+                             f"(written concurrently).")
+        os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def load_trained(checkpoint, model_name=None, hparams=None, dataset=None,
+                 dataset_options=None):
+    """Builds a model and restores its weights from a training run or checkpoint.
+
+    Args:
+      checkpoint: a training `model_dir` (its `config.json` gives the model and
+        hyper-parameters; the latest checkpoint in `model_dir/checkpoints` is
+        restored), or a checkpoint prefix such as `model_dir/checkpoints/ckpt-100`
+        (the run's `config.json` is read when present).
+      model_name: the registered model name; must match `config.json`.
+      hparams, dataset, dataset_options: used to build the model when there is
+        no `config.json` (a bare checkpoint prefix).
+
+    Returns:
+      The restored model.
+
+    Raises:
+      ValueError: on an unknown model, a model that differs from the run's, a
+        missing config.json or a directory without checkpoints.
+    """
+    from tfgen import registry
+    from training import loop
+
+    if os.path.isdir(checkpoint):
+        config = loop.read_config(checkpoint)
+        checkpoint_dir = os.path.join(checkpoint, loop.CHECKPOINT_DIR)
+        prefix = tf.train.latest_checkpoint(checkpoint_dir)
+        if prefix is None:
+            raise ValueError(f"Expected a checkpoint in {checkpoint_dir!r}, got none.")
+    else:
+        prefix = checkpoint
+        if not tf.io.gfile.exists(prefix + ".index"):
+            raise ValueError(f"Expected a training model_dir or a checkpoint prefix, got "
+                             f"{checkpoint!r} (no such directory or {prefix}.index).")
+        run_dir = os.path.dirname(os.path.dirname(os.path.abspath(prefix)))
+        has_config = os.path.exists(os.path.join(run_dir, loop.CONFIG_FILE))
+        config = loop.read_config(run_dir) if has_config else None
+    if config is None:
+        if model_name is None:
+            raise ValueError(f"Expected --model for checkpoint {prefix!r} without a "
+                             f"config.json, got none.")
+        options = registry.dataset_options(model_name, dataset, dataset_options)
+        hparams = registry.resolve_hparams(model_name, hparams, dataset, options)
+    else:
+        if model_name is not None and model_name != config["model"]:
+            raise ValueError(f"Expected model {config['model']!r} (from the run's "
+                             f"config.json), got {model_name!r}.")
+        model_name, hparams = config["model"], config["hparams"]
+    model = registry.get(model_name).model_class(**hparams)
+    model(model.example_features())
+    tf.train.Checkpoint(model=model).restore(prefix).expect_partial() \
+        .assert_existing_objects_matched()
+    return model

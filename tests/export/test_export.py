@@ -1,0 +1,202 @@
+"""`python -m export` / `export.export_model`: versions, atomicity, fresh-process load.
+
+A tiny `pixelcnn` is trained for a few steps on `digits` once per module; its
+exports must load in a Python process that never imports tfgen and give the
+same outputs as the in-process model, with and without `--xla`.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export
+import training
+from tfgen import registry
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ",".join(f"{k}={v!r}" for k, v in registry.get("pixelcnn").test_hparams.items())
+
+# Fixed signature inputs (numpy), for the in-process model and the fresh process.
+LABELS = np.array([0, 3, 7], np.int32)
+IMAGES = (np.arange(3 * 8 * 8).reshape(3, 8, 8, 1) % 3 == 0).astype(np.int32)
+INPUTS = {
+    "serving_default": {"image": IMAGES, "label": LABELS},
+    "log_prob": {"image": IMAGES, "label": LABELS},
+    "sample": {"label": LABELS, "seed": np.int64(42), "temperature": np.float32(1.0)},
+}
+
+FRESH_PROCESS = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    path, inputs_file, outputs_file = sys.argv[1:]
+    loaded = tf.saved_model.load(path)
+    inputs = np.load(inputs_file, allow_pickle=True).item()
+    outputs = {}
+    for key, kwargs in inputs.items():
+        result = loaded.signatures[key](**{k: tf.constant(v) for k, v in kwargs.items()})
+        outputs[key] = {k: v.numpy() for k, v in result.items()}
+    np.save(outputs_file, outputs, allow_pickle=True)
+    assert 'tfgen' not in sys.modules and not any(
+        m.split(".")[0] in ("tfgen", "training", "export") for m in sys.modules), "tfgen imported"
+""")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("train") / "run")
+    training.train("pixelcnn", "digits", steps=4, batch_size=8, model_dir=path, hparams=TINY,
+                   checkpoint_every=2, eval_batches=0, verbose=0)
+    return path
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
+    return env
+
+
+def _export_cli(*flags, cwd):
+    return subprocess.run([sys.executable, "-m", "export", "--model", "pixelcnn", *flags],
+                          cwd=cwd, env=_env(), capture_output=True, text=True, timeout=240)
+
+
+def _outputs(model, jit_compile=False):
+    signatures = model.signatures(jit_compile=jit_compile)
+    return {key: {k: v.numpy() for k, v in signatures[key](
+        **{n: tf.constant(x) for n, x in kwargs.items()}).items()}
+        for key, kwargs in INPUTS.items()}
+
+
+def _fresh_process_outputs(path, tmp_path):
+    np.save(tmp_path / "inputs.npy", INPUTS, allow_pickle=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, path,
+                             str(tmp_path / "inputs.npy"), str(tmp_path / "outputs.npy")],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return np.load(tmp_path / "outputs.npy", allow_pickle=True).item()
+
+
+def _assert_same(expected, actual):
+    assert sorted(expected) == sorted(actual)
+    for key in expected:
+        assert sorted(expected[key]) == sorted(actual[key]), key
+        for name in expected[key]:
+            if name == "image":  # Samples: same seed -> the same image.
+                np.testing.assert_array_equal(actual[key][name], expected[key][name])
+            else:
+                np.testing.assert_allclose(actual[key][name], expected[key][name], rtol=1e-5,
+                                           atol=1e-5, err_msg=f"{key}/{name}")
+
+
+def test_cli_writes_versions_and_never_overwrites(model_dir, tmp_path):
+    base = str(tmp_path / "models" / "pixelcnn")
+    for version in (1, 2):
+        result = _export_cli("--checkpoint", model_dir, "--export_dir", base, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        path = os.path.join(base, str(version))
+        assert result.stdout.strip().endswith(path)
+        assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+        assert os.path.isdir(os.path.join(path, "variables"))
+    result = _export_cli("--checkpoint", model_dir, "--export_dir", base, "--version", "2",
+                         cwd=tmp_path)
+    assert result.returncode != 0
+    assert "ValueError" in result.stderr and "existing" in result.stderr
+    assert sorted(os.listdir(base)) == ["1", "2"]
+
+
+def test_export_model_versions_and_collision(model_dir, tmp_path):
+    model = export.load_trained(model_dir, "pixelcnn")
+    base = str(tmp_path / "pixelcnn")
+    assert export.next_version(base) == 1
+    assert export.export_model(model, base, version=5) == os.path.join(base, "5")
+    assert export.export_model(model, base) == os.path.join(base, "6")
+    with pytest.raises(ValueError, match="existing"):
+        export.export_model(model, base, version=5)
+    with pytest.raises(ValueError, match="positive integer"):
+        export.export_model(model, base, version=0)
+    assert sorted(os.listdir(base)) == ["5", "6"]
+
+
+def test_failed_export_leaves_nothing(model_dir, tmp_path, monkeypatch):
+    model = export.load_trained(model_dir)
+    base = str(tmp_path / "pixelcnn")
+
+    def broken_save(obj, export_dir, signatures=None, **kwargs):
+        os.makedirs(os.path.join(export_dir, "variables"))
+        with open(os.path.join(export_dir, "saved_model.pb"), "wb") as f:
+            f.write(b"half-written")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.export_model(model, base)
+    assert os.listdir(base) == []
+    monkeypatch.undo()
+    assert export.export_model(model, base) == os.path.join(base, "1")
+    assert os.listdir(base) == ["1"]
+
+
+def test_export_loads_in_fresh_process_with_same_outputs(model_dir, tmp_path):
+    model = export.load_trained(model_dir)
+    expected = _outputs(model)
+    assert set(expected["sample"]["image"].ravel()) <= {0, 1}
+    path = export.export_model(model, str(tmp_path / "pixelcnn"))
+    _assert_same(expected, _fresh_process_outputs(path, tmp_path))
+
+
+def test_xla_export_gives_same_outputs(model_dir, tmp_path):
+    model = export.load_trained(model_dir)
+    expected = _outputs(model)
+    result = _export_cli("--checkpoint", model_dir, "--export_dir", str(tmp_path / "pixelcnn"),
+                         "--xla", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_same(expected, _fresh_process_outputs(str(tmp_path / "pixelcnn" / "1"), tmp_path))
+
+
+def test_restored_weights_are_the_checkpoint(model_dir):
+    model = export.load_trained(model_dir)
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
+        os.path.join(model_dir, "checkpoints")))
+    saved = sorted(reader.get_tensor(key).tobytes() for key in reader.get_variable_to_shape_map()
+                   if key.startswith("model/") and "OPTIMIZER_SLOT" not in key)
+    assert saved == sorted(w.tobytes() for w in model.get_weights())
+    # A checkpoint prefix works as well and gives the same weights.
+    prefix = os.path.join(model_dir, "checkpoints", "ckpt-2")
+    earlier = export.load_trained(prefix, "pixelcnn")
+    assert any(not np.array_equal(a, b) for a, b in zip(earlier.get_weights(),
+                                                         model.get_weights()))
+
+
+def test_saved_model_cli_describes_export(model_dir, tmp_path):
+    path = export.export_model(export.load_trained(model_dir), str(tmp_path / "pixelcnn"))
+    result = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
+                             "show", "--all", "--dir", path], capture_output=True, text=True,
+                            env=_env(), timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for text in ("signature_def['serving_default']", "signature_def['log_prob']",
+                 "signature_def['sample']", "inputs['image']", "inputs['label']",
+                 "inputs['seed']", "inputs['temperature']", "outputs['log_prob']",
+                 "outputs['bits_per_dim']", "outputs['image']"):
+        assert text in result.stdout, text
+
+
+def test_load_trained_errors(model_dir, tmp_path):
+    with pytest.raises(ValueError, match="config.json"):
+        export.load_trained(str(tmp_path))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(open(os.path.join(model_dir, "config.json")).read())
+    with pytest.raises(ValueError, match="Expected a checkpoint"):
+        export.load_trained(str(run))
+    with pytest.raises(ValueError, match="Expected model"):
+        export.load_trained(model_dir, "wavenet")
+    with pytest.raises(ValueError, match="no such directory"):
+        export.load_trained(str(tmp_path / "nope" / "ckpt-1"))

@@ -1,0 +1,252 @@
+"""The training loop: Keras `fit` under a strategy, checkpoints, resume, eval.
+
+`train` is the library entry point the CLI (`python -m training`) and the demo
+call. A run lives in `model_dir`:
+
+    model_dir/config.json     model name, dataset, dataset options, hparams
+    model_dir/checkpoints/    `tf.train.CheckpointManager` (model, optimizer, step)
+    model_dir/logs/           TensorBoard event files
+
+Resuming: a run started again with the same flags restores the latest
+checkpoint (weights, optimizer slots and `optimizer.iterations`) and continues
+from that step, feeding the data stream from the same position (the stream is
+a deterministic function of `seed`), so a run killed at any point and
+restarted ends at exactly `steps` with nothing from its checkpoints lost.
+"""
+
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from training import strategies
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+
+
+class _Checkpointer(tf.keras.callbacks.Callback):
+    """Saves every `every` steps and at `steps`; stops training at `steps`."""
+
+    def __init__(self, manager, steps, every):
+        super().__init__()
+        self.manager, self.steps, self.every = manager, steps, every
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every == 0 or step >= self.steps:
+            self.manager.save(checkpoint_number=step)
+        if step >= self.steps:
+            self.model.stop_training = True
+
+
+def read_config(model_dir):
+    """The run configuration `model_dir/config.json` as a dict.
+
+    Raises:
+      ValueError: when the file is missing.
+    """
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise ValueError(f"Expected a training run with {CONFIG_FILE} in {model_dir!r}, "
+                         f"got no such file.")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hparams=None,
+          dataset_options=None, learning_rate=1e-3, strategy="default", jit_compile=False,
+          checkpoint_every=100, seed=0, eval_batches=-1, deterministic=False,
+          final_weights=None, verbose=1):
+    """Trains registered model `model_name` with Keras `fit`, resuming if possible.
+
+    Args:
+      model_name: a name in `tfgen.registry.names()`.
+      dataset: a `tfgen.data` dataset name; default: the model's dataset.
+      steps: total number of optimizer steps of the run (including any
+        steps done before a restart).
+      batch_size: global batch size.
+      model_dir: where config, checkpoints and TensorBoard logs go.
+      hparams: overrides of the model's hyper-parameters, a dict or a
+        `"key=value,..."` string.
+      dataset_options: options for `tfgen.data.load`, a dict or a string.
+      learning_rate: Adam learning rate.
+      strategy: a name in `training.strategies.STRATEGIES` or a
+        `tf.distribute.Strategy`.
+      jit_compile: passed to `model.compile`.
+      checkpoint_every: steps between checkpoints (and Keras "epochs").
+      seed: seeds initialisation and the data order.
+      eval_batches: test batches to evaluate at the end; negative means the
+        whole test split, 0 skips evaluation.
+      deterministic: call `tf.config.experimental.enable_op_determinism()`.
+      final_weights: if set, an `.npz` path where this process writes its final
+        weights (used to compare workers).
+      verbose: Keras `fit` verbosity (1: progress bar).
+
+    Returns:
+      `(model, history)`: the trained model and the Keras `History` of this
+      invocation; `history.test_metrics` holds the test metrics (a dict, empty
+      when evaluation is skipped).
+    """
+    from tfgen import data, registry
+
+    if steps < 1 or batch_size < 1 or checkpoint_every < 1:
+        raise ValueError(f"Expected positive steps, batch_size and checkpoint_every, got "
+                         f"{steps}, {batch_size}, {checkpoint_every}.")
+    entry = registry.get(model_name)
+    dataset = dataset or entry.dataset
+    if isinstance(dataset_options, str):
+        dataset_options = registry.parse_hparams(dataset_options)
+    options = registry.dataset_options(model_name, dataset, dataset_options)
+    resolved = registry.resolve_hparams(model_name, hparams, dataset, options)
+    config = _jsonable({"model": model_name, "dataset": dataset, "dataset_options": options,
+                        "hparams": resolved})
+
+    tf.keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if strategy == "parameter_server" and strategies.task()[0] in ("worker", "ps"):
+        strategies.serve_forever()  # Workers and parameter servers only serve the chief.
+    if isinstance(strategy, str):
+        strategy = strategies.make_strategy(strategy)
+    coordinated = getattr(strategy, "_should_use_with_coordinator", False)  # PSS
+    chief = strategies.is_chief(strategy)
+
+    _check_config(model_dir, config)
+    if chief:
+        os.makedirs(model_dir, exist_ok=True)
+        with open(os.path.join(model_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+
+    with strategy.scope():
+        model = entry.model_class(**resolved)
+        model(model.example_features(batch_size=2, seed=seed))  # Creates the variables.
+        optimizer = tf.keras.optimizers.Adam(learning_rate)
+        optimizer.build(model.trainable_variables)
+        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                         step=optimizer.iterations)
+    checkpoint_dir = os.path.join(model_dir, CHECKPOINT_DIR)
+    write_dir = strategies.write_dir(checkpoint_dir, strategy)
+    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=3)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
+    start = int(optimizer.iterations.numpy())
+    if verbose and latest:
+        print(f"Restored {latest} at step {start}.", flush=True)
+
+    history = tf.keras.callbacks.History()
+    history.history, history.epoch = {}, []
+    if start < steps:
+        if coordinated:
+            _fit_coordinated(model, _in_memory(data, dataset, "train", options, batch_size),
+                             start, steps, checkpoint_every, manager, seed, history,
+                             [tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR))],
+                             verbose)
+        else:
+            # The stream is the same every run; skipping `start` batches resumes it.
+            train_ds = data.load(dataset, "train", repeat=True, seed=seed, **options)
+            train_ds = (train_ds.skip(start * batch_size)
+                        .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+                        .with_options(_shard_options(tf.data.experimental.AutoShardPolicy.DATA)))
+            callbacks = [_Checkpointer(manager, steps, checkpoint_every),
+                         tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR)),
+                         history]
+            model.fit(train_ds, steps_per_epoch=checkpoint_every,
+                      epochs=math.ceil(steps / checkpoint_every),
+                      initial_epoch=start // checkpoint_every, callbacks=callbacks,
+                      verbose=verbose)
+    if verbose:
+        print(f"Trained to step {int(optimizer.iterations.numpy())} of {steps}.", flush=True)
+    if write_dir != checkpoint_dir:
+        shutil.rmtree(write_dir, ignore_errors=True)
+
+    history.test_metrics = {}
+    if eval_batches and coordinated:
+        num_test = data.info(dataset, **options).num_examples["test"]
+        eval_steps = eval_batches if eval_batches > 0 else math.ceil(num_test / batch_size)
+        test_ds = _in_memory(data, dataset, "test", options, batch_size)(seed)
+        results = model.evaluate(test_ds, steps=eval_steps, verbose=0, return_dict=True)
+    elif eval_batches:
+        test_ds = data.load(dataset, "test", batch_size=batch_size, **options)
+        if eval_batches > 0:
+            test_ds = test_ds.take(eval_batches)
+        # Every worker evaluates the whole (small) test set: no uneven shards.
+        test_ds = test_ds.with_options(_shard_options(tf.data.experimental.AutoShardPolicy.OFF))
+        results = model.evaluate(test_ds, verbose=0, return_dict=True)
+    if eval_batches:
+        history.test_metrics = {k: float(v) for k, v in results.items()}
+        print("test " + " ".join(f"{k}={v:.4f}" for k, v in sorted(results.items())),
+              flush=True)
+    if final_weights:
+        np.savez(final_weights, *model.get_weights())
+    return model, history
+
+
+def _in_memory(data, dataset, split, options, batch_size):
+    """`seed -> DatasetCreator` over one pass of `split` held in memory.
+
+    For ParameterServerStrategy, which runs the input pipeline on remote
+    workers: `tfgen.data` pipelines count epochs in Python (`from_generator`),
+    which only runs in this process, so the workers get the split as
+    constants (one draw of any per-epoch randomness), reshuffled each pass.
+    """
+    num = data.info(dataset, **options).num_examples[split]
+    arrays = next(iter(data.load(dataset, split, batch_size=num, shuffle=False, **options)))
+    arrays = {key: value.numpy() for key, value in arrays.items()}
+
+    def creator(seed):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size)
+            return (tf.data.Dataset.from_tensor_slices(arrays).shuffle(num, seed=seed)
+                    .repeat().batch(per_replica, drop_remainder=True))
+
+        return tf.keras.utils.experimental.DatasetCreator(dataset_fn)
+
+    return creator
+
+
+def _fit_coordinated(model, creator, start, steps, every, manager, seed, history, callbacks,
+                     verbose):
+    """ParameterServerStrategy `fit`: one call per checkpoint interval.
+
+    Keras allows no batch-level callbacks under a `ClusterCoordinator`, so the
+    checkpoints are taken between `fit` calls, each of which runs up to the next
+    multiple of `every` (or `steps`); the data order is seeded by the step.
+    """
+    step = start
+    while step < steps:
+        count = min(every - step % every, steps - step)
+        result = model.fit(creator(seed * 1_000_003 + step), steps_per_epoch=count,
+                           initial_epoch=step // every, epochs=step // every + 1,
+                           callbacks=callbacks, verbose=2 if verbose else 0)
+        for key, values in result.history.items():
+            history.history.setdefault(key, []).extend(values)
+        history.epoch.extend(result.epoch)
+        step = int(model.optimizer.iterations.numpy())
+        manager.save(checkpoint_number=step)
+
+
+def _shard_options(policy):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = policy
+    return options
+
+
+def _check_config(model_dir, config):
+    """Refuses to resume a run in `model_dir` that was started with another config."""
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if os.path.exists(path) and tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
+        previous = read_config(model_dir)
+        if previous != config:
+            raise ValueError(f"Expected the configuration of the run in {model_dir!r} "
+                             f"({previous}), got {config}; use another --model_dir.")
