@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from pydoc_data.topics import topics
 
 from tfgen import data

@@ -1,0 +1,98 @@
+"""Receptive fields of the causal convolutions in tfgen.layers.masked_conv."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgen.layers import (HorizontalStackConv2D, MaskedConv2D, ShiftDown,
+                          VerticalStackConv2D, shift_down)
+
+H, W = 7, 8
+
+
+def _dependence(layer, i, j, channels=1):
+    """Boolean [H, W]: which input pixels output (i, j) depends on (by gradient)."""
+    x = tf.random.stateless_normal([1, H, W, channels], [1, 2])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)[0, i, j]
+        target = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, [3, 4]))
+    return np.any(tape.gradient(target, x)[0].numpy() != 0, axis=-1)
+
+
+def _expected(i, j, rows, cols):
+    mask = np.zeros((H, W), bool)
+    for r in rows:
+        for c in cols:
+            if 0 <= r < H and 0 <= c < W:
+                mask[r, c] = True
+    return mask
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("i,j", [(0, 0), (3, 4), (6, 7), (4, 0), (0, 7)])
+def test_masked_conv2d_receptive_field(mask_type, k, i, j):
+    layer = MaskedConv2D(4, k, mask_type=mask_type)
+    expected = _expected(i, j, range(i - k // 2, i), range(j - k // 2, j + k // 2 + 1))
+    expected |= _expected(i, j, [i], range(j - k // 2, j + (mask_type == "B")))
+    np.testing.assert_array_equal(_dependence(layer, i, j, channels=2), expected)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("i,j", [(0, 0), (3, 4), (6, 7), (2, 1)])
+def test_vertical_stack_sees_rows_above_and_current(k, i, j):
+    layer = VerticalStackConv2D(3, k)
+    expected = _expected(i, j, range(i - k // 2, i + 1), range(j - k // 2, j + k // 2 + 1))
+    np.testing.assert_array_equal(_dependence(layer, i, j), expected)
+    # After the down shift, only rows strictly above.
+    shifted = _dependence(lambda x: shift_down(layer(x)), i, j)
+    np.testing.assert_array_equal(
+        shifted, _expected(i, j, range(i - 1 - k // 2, i), range(j - k // 2, j + k // 2 + 1)))
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("k", [3, 5, 7])
+@pytest.mark.parametrize("i,j", [(0, 0), (3, 4), (6, 7), (2, 1)])
+def test_horizontal_stack_sees_current_row_to_the_left(mask_type, k, i, j):
+    layer = HorizontalStackConv2D(3, k, mask_type=mask_type)
+    expected = _expected(i, j, [i], range(j - k // 2, j + (mask_type == "B")))
+    np.testing.assert_array_equal(_dependence(layer, i, j), expected)
+
+
+def test_output_shapes():
+    x = tf.zeros([2, H, W, 3])
+    for layer in (MaskedConv2D(5, 3, "A"), VerticalStackConv2D(5, 5),
+                  HorizontalStackConv2D(5, 5, "A"), HorizontalStackConv2D(5, 3, "B")):
+        assert layer(x).shape == (2, H, W, 5)
+    assert HorizontalStackConv2D(5, 3, "A")(x[:, :1]).shape == (2, 1, W, 5)
+
+
+def test_shift_down_numpy():
+    x = np.arange(2 * 3 * 4 * 1, dtype=np.float32).reshape(2, 3, 4, 1)
+    expected = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)
+    np.testing.assert_array_equal(shift_down(x).numpy(), expected)
+    np.testing.assert_array_equal(ShiftDown()(x).numpy(), expected)
+
+
+def test_get_config_round_trip():
+    for layer in (MaskedConv2D(4, 5, "A", use_bias=False), VerticalStackConv2D(4, 3),
+                  HorizontalStackConv2D(4, 5, "B"), ShiftDown(2)):
+        config = layer.get_config()
+        clone = type(layer).from_config(config)
+        assert clone.get_config() == config
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="expected an odd int"):
+        MaskedConv2D(4, 4)
+    with pytest.raises(TypeError, match="expected an odd int"):
+        VerticalStackConv2D(4, 3.0)
+    with pytest.raises(ValueError, match="mask_type: expected one of"):
+        HorizontalStackConv2D(4, 3, mask_type="C")
+    with pytest.raises(ValueError, match="expected an odd int >= 3"):
+        HorizontalStackConv2D(4, 1, mask_type="A")
+    with pytest.raises(ValueError, match="expected a positive int"):
+        VerticalStackConv2D(0, 3)
+    with pytest.raises(ValueError, match="rank-4"):
+        HorizontalStackConv2D(4, 3)(tf.zeros([2, 3, 4]))

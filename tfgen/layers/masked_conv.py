@@ -1,0 +1,257 @@
+"""Causal image convolutions for PixelCNN-style autoregressive models.
+
+* `MaskedConv2D`: the original PixelCNN masked k x k convolution
+  (van den Oord et al. 2016a, arXiv 1601.06759, Sec. 3.4, Fig. 4), which has a
+  blind spot when stacked.
+* `VerticalStackConv2D` / `HorizontalStackConv2D`: the two stacks of the Gated
+  PixelCNN (van den Oord et al. 2016b, arXiv 1606.05328, Sec. 2.1, Fig. 2),
+  implemented with explicit asymmetric padding and shifts instead of dense
+  masks; together they have no blind spot.
+* `shift_down` / `ShiftDown`: moves a feature map down one row, so that the
+  vertical stack only sees rows strictly above the current one when it feeds
+  the horizontal stack.
+
+All convolutions use zero padding so that the output has the input's height and
+width; images are NHWC.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+_MASK_TYPES = ("A", "B")
+
+
+def _check_kernel_size(kernel_size, minimum=1):
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
+        raise TypeError(f"kernel_size: expected an odd int, got {kernel_size!r} "
+                        f"({type(kernel_size).__name__}).")
+    if kernel_size < minimum or kernel_size % 2 != 1:
+        raise ValueError(f"kernel_size: expected an odd int >= {minimum}, got {kernel_size}.")
+    return int(kernel_size)
+
+
+def _check_filters(filters):
+    if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
+        raise TypeError(f"filters: expected a positive int, got {filters!r} "
+                        f"({type(filters).__name__}).")
+    if filters < 1:
+        raise ValueError(f"filters: expected a positive int, got {filters}.")
+    return int(filters)
+
+
+def _check_mask_type(mask_type):
+    if mask_type not in _MASK_TYPES:
+        raise ValueError(f"mask_type: expected one of {_MASK_TYPES}, got {mask_type!r}.")
+    return mask_type
+
+
+def _check_rank4(inputs, layer):
+    if inputs.shape.rank is not None and inputs.shape.rank != 4:
+        raise ValueError(f"{layer}: expected a rank-4 NHWC input, got shape {inputs.shape}.")
+
+
+def shift_down(x, rows=1):
+    """Shifts `x` [B, H, W, C] down by `rows` rows, filling the top with zeros.
+
+    Row i of the output is row i - rows of the input (Gated PixelCNN, Sec. 2.1:
+    the vertical stack's output is shifted down before it feeds the horizontal
+    stack, so that the horizontal stack never sees the current row through it).
+    """
+    x = tf.convert_to_tensor(x)
+    _check_rank4(x, "shift_down")
+    return tf.pad(x, [[0, 0], [rows, 0], [0, 0], [0, 0]])[:, :tf.shape(x)[1]]
+
+
+class ShiftDown(tf.keras.layers.Layer):
+    """Shifts a feature map down by `rows` rows (zeros enter at the top).
+
+    Args:
+      rows: positive int, the number of rows to shift.
+
+    Call arguments:
+      inputs: float tensor [batch, height, width, channels].
+
+    Returns:
+      A tensor of the same shape; row i holds input row i - rows.
+    """
+
+    # Gated PixelCNN (1606.05328) Sec. 2.1: the down shift between the stacks.
+    def __init__(self, rows=1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
+            raise ValueError(f"rows: expected a positive int, got {rows!r}.")
+        self.rows = int(rows)
+
+    def call(self, inputs):
+        return shift_down(inputs, self.rows)
+
+    def get_config(self):
+        return {**super().get_config(), "rows": self.rows}
+
+
+class MaskedConv2D(tf.keras.layers.Layer):
+    """Masked k x k convolution of the original PixelCNN (single image channel).
+
+    The kernel is multiplied by a fixed mask that keeps the rows above the
+    centre and, in the centre row, the taps left of the centre; mask "A" drops
+    the centre tap (first layer: a pixel must not see itself), mask "B" keeps
+    it (later layers). Stacking these layers leaves a blind spot up-right of
+    each pixel (Gated PixelCNN, Fig. 1), which the Gated PixelCNN removes.
+    Colour-channel groups (R, G, B masks) are not implemented: images have one
+    channel.
+
+    Args:
+      filters: int, number of output channels.
+      kernel_size: odd int k, the kernel is k x k.
+      mask_type: "A" (exclude the centre pixel) or "B" (include it).
+      use_bias: bool.
+      kernel_initializer: Keras initializer for the kernel.
+
+    Call arguments:
+      inputs: float tensor [batch, height, width, in_channels].
+
+    Returns:
+      Float tensor [batch, height, width, filters]; output (i, j) depends only
+      on inputs at pixels before (i, j) in raster order (and on (i, j) itself
+      with mask "B").
+    """
+
+    # PixelCNN (1601.06759) Sec. 3.4 / Fig. 4: masked convolutions, masks A and B.
+    def __init__(self, filters, kernel_size, mask_type="B", use_bias=True,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _check_filters(filters)
+        self.kernel_size = _check_kernel_size(kernel_size)
+        self.mask_type = _check_mask_type(mask_type)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank != 4 or input_shape[-1] is None:
+            raise ValueError(f"MaskedConv2D: expected input shape [B, H, W, C] with known C, "
+                             f"got {input_shape}.")
+        k = self.kernel_size
+        self.kernel = self.add_weight(
+            name="kernel", shape=(k, k, int(input_shape[-1]), self.filters),
+            initializer=self.kernel_initializer, trainable=True)
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros",
+                                     trainable=True) if self.use_bias else None)
+        mask = np.zeros((k, k, 1, 1), np.float32)
+        mask[:k // 2] = 1.0
+        mask[k // 2, :k // 2 + (self.mask_type == "B")] = 1.0
+        self.mask = tf.constant(mask)
+        super().build(input_shape)
+
+    def call(self, inputs):
+        _check_rank4(inputs, "MaskedConv2D")
+        outputs = tf.nn.conv2d(inputs, self.kernel * self.mask, strides=1, padding="SAME")
+        if self.bias is not None:
+            outputs = tf.nn.bias_add(outputs, self.bias)
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "mask_type": self.mask_type,
+                "use_bias": self.use_bias,
+                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+
+
+class VerticalStackConv2D(tf.keras.layers.Layer):
+    """Vertical-stack convolution of the Gated PixelCNN: rows above and the current row.
+
+    A (k//2 + 1) x k kernel with k//2 rows of zero padding on top, none at the
+    bottom, and k//2 columns on each side, so output (i, j) sees input rows
+    i - k//2 .. i and columns j - k//2 .. j + k//2. It sees the current row
+    (including pixels to the right), so its output must go through
+    `shift_down` before it reaches the horizontal stack.
+
+    Args:
+      filters: int, number of output channels.
+      kernel_size: odd int k.
+      use_bias: bool.
+      kernel_initializer: Keras initializer.
+
+    Call arguments:
+      inputs: float tensor [batch, height, width, in_channels].
+
+    Returns:
+      Float tensor [batch, height, width, filters].
+    """
+
+    # Gated PixelCNN (1606.05328) Sec. 2.1 / Fig. 2: the n x n vertical stack, unmasked.
+    def __init__(self, filters, kernel_size, use_bias=True,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _check_filters(filters)
+        self.kernel_size = _check_kernel_size(kernel_size)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        k = self.kernel_size
+        self.conv = tf.keras.layers.Conv2D(
+            self.filters, (k // 2 + 1, k), padding="valid", use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer, name="conv")
+
+    def call(self, inputs):
+        _check_rank4(inputs, "VerticalStackConv2D")
+        p = self.kernel_size // 2
+        return self.conv(tf.pad(inputs, [[0, 0], [p, 0], [p, p], [0, 0]]))
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "use_bias": self.use_bias,
+                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+
+
+class HorizontalStackConv2D(tf.keras.layers.Layer):
+    """Horizontal-stack convolution of the Gated PixelCNN: the current row, to the left.
+
+    A 1 x (k//2 + 1) kernel with k//2 columns of zero padding on the left:
+    output (i, j) sees input (i, j - k//2 .. j) (mask "B"). Mask "A" (first
+    layer) drops the current pixel: the kernel is 1 x (k//2), applied to the
+    input shifted right by one column, so output (i, j) sees (i, j - k//2 ..
+    j - 1). No dense mask is needed.
+
+    Args:
+      filters: int, number of output channels.
+      kernel_size: odd int k (k >= 3 for mask "A").
+      mask_type: "A" or "B".
+      use_bias: bool.
+      kernel_initializer: Keras initializer.
+
+    Call arguments:
+      inputs: float tensor [batch, height, width, in_channels]; any height
+        (a single row, height 1, is fine: the kernel has one row).
+
+    Returns:
+      Float tensor [batch, height, width, filters].
+    """
+
+    # Gated PixelCNN (1606.05328) Sec. 2.1 / Fig. 2: the 1 x (n/2 + 1) horizontal stack.
+    def __init__(self, filters, kernel_size, mask_type="B", use_bias=True,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _check_filters(filters)
+        self.mask_type = _check_mask_type(mask_type)
+        self.kernel_size = _check_kernel_size(kernel_size, 3 if self.mask_type == "A" else 1)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        k = self.kernel_size
+        width = k // 2 + (1 if self.mask_type == "B" else 0)
+        self.conv = tf.keras.layers.Conv2D(
+            self.filters, (1, width), padding="valid", use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer, name="conv")
+
+    def call(self, inputs):
+        _check_rank4(inputs, "HorizontalStackConv2D")
+        p = self.kernel_size // 2
+        outputs = self.conv(tf.pad(inputs, [[0, 0], [0, 0], [p, 0], [0, 0]]))
+        if self.mask_type == "A":  # Output width is W + 1: drop the last column.
+            outputs = outputs[:, :, :tf.shape(inputs)[2]]
+        return outputs
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "mask_type": self.mask_type,
+                "use_bias": self.use_bias,
+                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}

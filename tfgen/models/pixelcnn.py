@@ -1,0 +1,441 @@
+"""Conditional Gated PixelCNN (van den Oord et al. 2016, arXiv 1606.05328).
+
+The mechanisms (shifted vertical/horizontal stack convolutions, the gated
+activation unit, the gated block with class and spatial conditioning, the
+learned upsampling of the spatial map) live in `tfgen.layers`; this module
+wires them into a `GenerativeModel` with a per-pixel `num_levels`-way softmax.
+
+Sampling runs in raster order inside a `tf.while_loop` over rows and, nested,
+over the pixels of a row. Because only the horizontal stack looks at the
+current row, the vertical stack is evaluated once per row on the whole image
+and the horizontal stack (1-row convolutions) once per pixel on the current
+row only; the result is exactly the logits of a full forward pass.
+"""
+
+import inspect
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfgen import registry
+from tfgen.layers import GatedPixelCNNBlock, SpatialUpsampler
+from tfgen.models.base import GenerativeModel
+
+
+def _as_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _as_shape(value, name, rank):
+    if not isinstance(value, (list, tuple)) or len(value) != rank:
+        raise ValueError(f"{name}: expected a sequence of {rank} ints, got {value!r}.")
+    return tuple(_as_int(v, name, 1) for v in value)
+
+
+def _named_function(fn, specs):
+    """`tf.function(fn)` with `input_signature=specs`, taking arguments named after the specs."""
+    signature = inspect.Signature([
+        inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs])
+
+    def wrapper(*args, **kwargs):
+        return fn(**signature.bind(*args, **kwargs).arguments)
+
+    wrapper.__signature__ = signature
+    wrapper.__name__ = fn.__name__
+    return tf.function(wrapper, input_signature=specs)
+
+
+@registry.register(
+    "pixelcnn",
+    hparams={
+        "image_shape": (28, 28, 1),
+        "num_levels": 2,
+        "num_classes": 10,
+        "spatial_shape": None,
+        "num_layers": 8,
+        "filters": 32,
+        "kernel_size": 5,
+        "first_kernel_size": 7,
+        "output_filters": 64,
+    },
+    dataset="mnist",
+    dataset_options={"view": "binary"},
+    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
+                               "num_levels": info.num_levels,
+                               "num_classes": info.num_classes or 0},
+    signatures=("serving_default", "log_prob", "sample"),
+    test_hparams={"num_layers": 2, "filters": 8, "kernel_size": 3, "first_kernel_size": 3,
+                  "output_filters": 16},
+    test_dataset="digits",
+    test_dataset_options={"view": "binary"},
+)
+class PixelCNN(GenerativeModel):
+    """Conditional Gated PixelCNN over single-channel images with `num_levels` levels.
+
+    Args:
+      image_shape: (height, width, 1).
+      num_levels: int K >= 2, the number of grey levels (2 = binarised).
+      num_classes: int, number of class labels for conditioning (one-hot h,
+        Eq. 4); 0 for an unconditional model.
+      spatial_shape: (h, w, c) of a spatial conditioning map (Eq. 5) whose
+        size divides the image size, or None.
+      num_layers: int, number of gated blocks (the first uses mask A).
+      filters: int p, channels of each stack.
+      kernel_size: odd int n of the mask-B blocks.
+      first_kernel_size: odd int n of the first (mask-A) block.
+      output_filters: channels of the 1x1 ReLU output layer before the softmax.
+
+    Features are dicts: `image` int32 [B, H, W, 1] in [0, K), `label` int32 [B]
+    (when `num_classes` > 0) and `spatial` float32 [B, h, w, c] (when
+    `spatial_shape` is set).
+    """
+
+    metric_names = ("bits_per_dim", "nats_per_example")
+
+    def __init__(self, image_shape=(28, 28, 1), num_levels=2, num_classes=10,
+                 spatial_shape=None, num_layers=8, filters=32, kernel_size=5,
+                 first_kernel_size=7, output_filters=64, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = _as_shape(image_shape, "image_shape", 3)
+        if self.image_shape[2] != 1:
+            raise ValueError(f"image_shape: expected a single channel (height, width, 1), got "
+                             f"{self.image_shape[2]} channels in {self.image_shape}; this "
+                             f"PixelCNN models grey images only.")
+        self.num_levels = _as_int(num_levels, "num_levels", 2)
+        self.num_classes = _as_int(num_classes, "num_classes", 0)
+        self.spatial_shape = (None if spatial_shape is None
+                              else _as_shape(spatial_shape, "spatial_shape", 3))
+        self.num_layers = _as_int(num_layers, "num_layers", 1)
+        self.filters = _as_int(filters, "filters", 1)
+        self.kernel_size = _as_int(kernel_size, "kernel_size", 1)
+        self.first_kernel_size = _as_int(first_kernel_size, "first_kernel_size", 3)
+        self.output_filters = _as_int(output_filters, "output_filters", 1)
+
+        self.blocks = [
+            GatedPixelCNNBlock(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
+                               mask_type="A" if i == 0 else "B", residual=i > 0,
+                               label_conditioning=self.num_classes > 0,
+                               spatial_conditioning=self.spatial_shape is not None,
+                               vertical_output=i < self.num_layers - 1,
+                               name=f"gated_block_{i}")
+            for i in range(self.num_layers)]
+        self.upsampler = (SpatialUpsampler(self.image_shape[:2], self.filters, name="upsampler")
+                          if self.spatial_shape is not None else None)
+        # Output layers (PixelRNN/PixelCNN Sec. 3.4): ReLU, 1x1, ReLU, 1x1 -> softmax logits.
+        self.output_hidden = tf.keras.layers.Conv2D(self.output_filters, 1, activation="relu",
+                                                    name="output_hidden")
+        self.output_logits = tf.keras.layers.Conv2D(self.image_shape[2] * self.num_levels, 1,
+                                                    name="output_logits")
+        # Compiled samplers, kept out of Keras/SavedModel tracking.
+        object.__setattr__(self, "_samplers", {})
+
+    # ----------------------------------------------------------------- config
+    def get_config(self):
+        return {
+            "image_shape": list(self.image_shape),
+            "num_levels": self.num_levels,
+            "num_classes": self.num_classes,
+            "spatial_shape": None if self.spatial_shape is None else list(self.spatial_shape),
+            "num_layers": self.num_layers,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "first_kernel_size": self.first_kernel_size,
+            "output_filters": self.output_filters,
+        }
+
+    @property
+    def num_dims(self):
+        return int(np.prod(self.image_shape))
+
+    # ----------------------------------------------------------------- inputs
+    def _preprocess(self, image):
+        """Integer levels [.., H, W, 1] -> floats in [-1, 1]."""
+        return tf.cast(image, tf.float32) * (2.0 / (self.num_levels - 1)) - 1.0
+
+    def _check_features(self, features):
+        if not isinstance(features, dict):
+            raise TypeError(f"features: expected a dict with 'image'"
+                            f"{', label' if self.num_classes else ''}, got "
+                            f"{type(features).__name__}.")
+        if "image" not in features:
+            raise ValueError(f"features: expected an 'image' key, got {sorted(features)}.")
+        image = tf.convert_to_tensor(features["image"])
+        if image.shape.rank != 4 or tuple(image.shape[1:]) != self.image_shape:
+            raise ValueError(f"image: expected shape [batch, {', '.join(map(str, self.image_shape))}]"
+                             f", got {image.shape}.")
+        label = spatial = None
+        if self.num_classes:
+            if features.get("label") is None:
+                raise ValueError(f"features: expected a 'label' key (num_classes="
+                                 f"{self.num_classes}), got {sorted(features)}.")
+            label = tf.convert_to_tensor(features["label"])
+        if self.spatial_shape is not None:
+            if features.get("spatial") is None:
+                raise ValueError(f"features: expected a 'spatial' key (spatial_shape="
+                                 f"{self.spatial_shape}), got {sorted(features)}.")
+            spatial = self._check_spatial(features["spatial"])
+        return image, label, spatial
+
+    def _check_spatial(self, spatial):
+        spatial = tf.convert_to_tensor(spatial, tf.float32)
+        if spatial.shape.rank != 4 or tuple(spatial.shape[1:]) != self.spatial_shape:
+            raise ValueError(f"spatial: expected shape [batch, "
+                             f"{', '.join(map(str, self.spatial_shape))}], got {spatial.shape}.")
+        return spatial
+
+    def _one_hot(self, label):
+        """One-hot class labels h [B, num_classes], or None when unconditional."""
+        if not self.num_classes:
+            return None
+        label = tf.convert_to_tensor(label)
+        if label.shape.rank != 1:
+            raise ValueError(f"label: expected shape [batch], got {label.shape}.")
+        if label.dtype.is_floating or label.dtype == tf.bool:
+            raise TypeError(f"label: expected an integer dtype, got {label.dtype.name}.")
+        return tf.one_hot(tf.cast(label, tf.int32), self.num_classes)
+
+    def _conditioning(self, label, spatial):
+        """One-hot h [B, num_classes] and upsampled m(s) [B, H, W, filters] (or None)."""
+        s = self.upsampler(spatial) if self.spatial_shape is not None else None
+        return self._one_hot(label), s
+
+    # ---------------------------------------------------------------- network
+    def _head(self, x_h):
+        logits = self.output_logits(self.output_hidden(tf.nn.relu(x_h)))
+        shape = tf.shape(logits)
+        return tf.reshape(logits, tf.concat(
+            [shape[:3], [self.image_shape[2], self.num_levels]], axis=0))
+
+    def network(self, x, h=None, s=None):
+        """The network on float inputs, for gradient (causality) checks.
+
+        Args:
+          x: float32 [B, H, W, 1], the image scaled to [-1, 1].
+          h: float32 [B, num_classes] one-hot labels, or None.
+          s: float32 [B, H, W, filters], the upsampled spatial map m(s), or None.
+
+        Returns:
+          Logits [B, H, W, 1, num_levels].
+        """
+        v = x_h = x
+        for block in self.blocks:
+            v, x_h = block((v, x_h), label=h, spatial=s)
+        return self._head(x_h)
+
+    def _vertical_links(self, image, h, s):
+        """The vertical stack on the whole image: each block's link to the horizontal stack."""
+        v = self._preprocess(image)
+        links = []
+        for block in self.blocks:
+            v, link = block.vertical_step(v, h, s)
+            links.append(link)
+        return links
+
+    def _row_logits(self, row, links_row, h, s_row):
+        """Logits [B, 1, W, 1, K] of one row given its pixels [B, 1, W, 1] and its links."""
+        x_h = self._preprocess(row)
+        for block, link in zip(self.blocks, links_row):
+            x_h = block.horizontal_step(x_h, link, h, s_row)
+        return self._head(x_h)
+
+    def call(self, features, training=False):
+        """Logits [B, H, W, 1, num_levels] of p(x_ij | x_<ij, h, s)."""
+        image, label, spatial = self._check_features(features)
+        h, s = self._conditioning(label, spatial)
+        return self.network(self._preprocess(image), h, s)
+
+    # --------------------------------------------------------------- density
+    def _log_prob_from_logits(self, logits, image):
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        one_hot = tf.one_hot(tf.cast(image, tf.int32), self.num_levels, dtype=log_probs.dtype)
+        return tf.reduce_sum(one_hot * log_probs, axis=[1, 2, 3, 4])
+
+    def compute_losses(self, features, training=False):
+        image = self._check_features(features)[0]
+        log_prob = self._log_prob_from_logits(self(features, training=training), image)
+        nats = -log_prob
+        bits_per_dim = nats / (self.num_dims * math.log(2.0))
+        loss = tf.reduce_mean(nats) / self.num_dims
+        return loss, {"bits_per_dim": bits_per_dim, "nats_per_example": nats}
+
+    def log_prob(self, features, labels=None, spatial=None):
+        """Per-example log-likelihood in nats [B].
+
+        Args:
+          features: a feature dict, or an image tensor [B, H, W, 1] with the
+            conditioning in `labels` / `spatial`.
+        """
+        if not isinstance(features, dict):
+            features = {"image": features, "label": labels, "spatial": spatial}
+        image = self._check_features(features)[0]
+        return self._log_prob_from_logits(self(features), image)
+
+    # -------------------------------------------------------------- sampling
+    def _sample_loop(self, h, spatial, noise, temperature):
+        """Raster-order sampling: a tf.while_loop over rows, nested over columns.
+
+        `noise` holds one uniform [0, 1) number per pixel, [N, H, W, 1]; pixel
+        (i, j) takes the level where the CDF of softmax(logits / temperature)
+        first exceeds its noise (inverse-CDF sampling of the categorical).
+        """
+        height, width, channels = self.image_shape
+        s = self.upsampler(spatial) if spatial is not None else None
+        temperature = tf.cast(temperature, tf.float32)
+        rows = tf.range(height)[None, :, None, None]
+        cols = tf.range(width)[None, None, :, None]
+
+        def row_body(i, image):
+            links_row = [link[:, i:i + 1] for link in self._vertical_links(image, h, s)]
+            s_row = s[:, i:i + 1] if s is not None else None
+
+            def col_body(j, row):
+                logits = self._row_logits(row, links_row, h, s_row)[:, 0, j]  # [N, 1, K]
+                cdf = tf.cumsum(tf.nn.softmax(logits / temperature, axis=-1), axis=-1)
+                u = noise[:, i, j][..., None] * cdf[..., -1:]
+                value = tf.minimum(tf.reduce_sum(tf.cast(cdf <= u, tf.int32), axis=-1),
+                                   self.num_levels - 1)  # [N, 1]
+                return j + 1, tf.where(cols == j, value[:, None, None, :], row)
+
+            _, row = tf.while_loop(lambda j, _: j < width, col_body,
+                                   (tf.constant(0), image[:, i:i + 1]))
+            return i + 1, tf.where(rows == i, row, image)
+
+        image = tf.zeros_like(noise, tf.int32)
+        _, image = tf.while_loop(lambda i, _: i < height, row_body, (tf.constant(0), image))
+        return image
+
+    def _sampler(self, jit_compile):
+        if jit_compile not in self._samplers:
+            self._samplers[jit_compile] = tf.function(self._sample_loop, jit_compile=jit_compile,
+                                                      autograph=False, reduce_retracing=True)
+        return self._samplers[jit_compile]
+
+    def _sample_graph(self, num_samples, labels, spatial, seed, temperature, jit_compile):
+        """Draws the per-pixel noise from `seed`, then runs the (compiled) loop.
+
+        The noise is `tf.random.stateless_uniform` Philox bits (uint32), made
+        into floats in [0, 1) by integer arithmetic here: XLA and the CPU
+        kernels give the same bits but convert them to floats differently, and
+        `stateless_categorical` also draws differently under XLA. This way
+        the XLA and plain-graph samplers (and a signature compiled whole with
+        XLA) give the same samples for the same seed.
+        """
+        h = self._one_hot(labels)
+        seed = tf.cast(seed, tf.int64)
+        seed = tf.stack([seed, tf.bitwise.bitwise_xor(seed, tf.constant(0x5EED, tf.int64))])
+        bits = tf.random.stateless_uniform(
+            tf.stack([num_samples, *self.image_shape]), seed, minval=None, maxval=None,
+            dtype=tf.uint32, alg="philox")
+        noise = tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)),
+                        tf.float32) * (1.0 / (1 << 24))
+        loop = self._sampler(True) if jit_compile else self._sample_loop
+        return loop(h, spatial, noise, temperature)
+
+    def _num_samples(self, num_samples, labels, spatial):
+        if labels is not None:
+            return tf.shape(labels)[0]
+        if spatial is not None:
+            return tf.shape(spatial)[0]
+        return tf.convert_to_tensor(num_samples, tf.int32)
+
+    def sample(self, num_samples=None, labels=None, spatial=None, seed=None, temperature=1.0,
+               jit_compile=True):
+        """Samples images int32 [N, H, W, 1] in raster order.
+
+        Args:
+          num_samples: int N; may be None when `labels` or `spatial` give N.
+          labels: int [N] class labels (required when `num_classes` > 0).
+          spatial: float32 [N, h, w, c] spatial conditioning (when configured).
+          seed: int; the same seed gives the same samples (with either
+            `jit_compile`). None draws one.
+          temperature: float > 0 dividing the logits.
+          jit_compile: run the sampling loop under XLA (default) or as a plain
+            graph while loop.
+        """
+        if self.num_classes and labels is None:
+            raise ValueError(f"labels: expected int labels [N] for a model with num_classes="
+                             f"{self.num_classes}, got None.")
+        if self.spatial_shape is not None:
+            if spatial is None:
+                raise ValueError(f"spatial: expected a float32 [N, "
+                                 f"{', '.join(map(str, self.spatial_shape))}] map, got None.")
+            spatial = self._check_spatial(spatial)
+        if not self.num_classes:
+            labels = None
+        if labels is not None:
+            labels = tf.convert_to_tensor(labels, tf.int32)
+            if num_samples is not None and int(num_samples) != int(labels.shape[0]):
+                raise ValueError(f"num_samples: expected {labels.shape[0]} (the number of "
+                                 f"labels), got {num_samples}.")
+        elif spatial is None and num_samples is None:
+            raise ValueError("num_samples: expected an int, got None.")
+        if temperature <= 0:
+            raise ValueError(f"temperature: expected a positive float, got {temperature}.")
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        if not self.built:
+            self(self.example_features(1))
+        n = self._num_samples(num_samples, labels, spatial)
+        return self._sample_graph(n, labels, spatial, tf.constant(seed, tf.int64),
+                                  tf.constant(temperature, tf.float32), bool(jit_compile))
+
+    # ---------------------------------------------------------------- export
+    def example_features(self, batch_size=2, seed=0):
+        height, width, channels = self.image_shape
+        keys = tf.random.split(tf.constant([seed, 0], tf.int64), 3)
+        features = {"image": tf.random.stateless_uniform(
+            [batch_size, height, width, channels], keys[0], 0, self.num_levels, tf.int32)}
+        if self.num_classes:
+            features["label"] = tf.random.stateless_uniform(
+                [batch_size], keys[1], 0, self.num_classes, tf.int32)
+        if self.spatial_shape is not None:
+            features["spatial"] = tf.random.stateless_normal(
+                [batch_size, *self.spatial_shape], keys[2])
+        return features
+
+    def _conditioning_specs(self):
+        specs = {}
+        if self.num_classes:
+            specs["label"] = tf.TensorSpec([None], tf.int32, name="label")
+        if self.spatial_shape is not None:
+            specs["spatial"] = tf.TensorSpec([None, *self.spatial_shape], tf.float32,
+                                             name="spatial")
+        return specs
+
+    def signatures(self, jit_compile=False):
+        """`serving_default`, `log_prob` and `sample` as `tf.function`s.
+
+        Args:
+          jit_compile: compile the sampling loop with XLA (else a plain graph
+            while loop that any TF Serving build runs).
+        """
+        if not self.built:
+            self(self.example_features(1))
+        image_spec = tf.TensorSpec([None, *self.image_shape], tf.int32, name="image")
+        conditioning = self._conditioning_specs()
+        density_specs = [image_spec, *conditioning.values()]
+
+        def density(**features):
+            log_prob = self.log_prob(features)
+            return {"log_prob": log_prob,
+                    "bits_per_dim": -log_prob / (self.num_dims * math.log(2.0))}
+
+        sample_specs = list(conditioning.values())
+        if not conditioning:
+            sample_specs.append(tf.TensorSpec([], tf.int32, name="num_samples"))
+        sample_specs += [tf.TensorSpec([], tf.int64, name="seed"),
+                         tf.TensorSpec([], tf.float32, name="temperature")]
+
+        def sample(seed, temperature, label=None, spatial=None, num_samples=None):
+            n = self._num_samples(num_samples, label, spatial)
+            return {"image": self._sample_graph(n, label, spatial, seed, temperature,
+                                                jit_compile)}
+
+        return {"serving_default": _named_function(density, density_specs),
+                "log_prob": _named_function(density, density_specs),
+                "sample": _named_function(sample, sample_specs)}
