@@ -20,6 +20,16 @@ def next_version(export_dir_base):
     return max(versions, default=0) + 1
 
 
+def _inference_copy(model):
+    """A fresh model with `model`'s weights, so no optimizer state is exported."""
+    if not model.built:
+        model(model.example_features())
+    copy = type(model).from_config(model.get_config())
+    copy(copy.example_features())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export_model(model, export_dir_base, version=None, jit_compile=False):
     """Writes `model` as SavedModel version `export_dir_base/<version>`.
 
@@ -43,8 +53,7 @@ def export_model(model, export_dir_base, version=None, jit_compile=False):
     if os.path.exists(path):
         raise ValueError(f"Expected a new version, got existing {path!r}; "
                          f"versions are never overwritten.")
-    if not model.built:
-        model(model.example_features())
+    model = _inference_copy(model)
     signatures = model.signatures(jit_compile=jit_compile)
     os.makedirs(export_dir_base, exist_ok=True)
     tmp = os.path.join(export_dir_base, f".tmp-{version}-{os.getpid()}")

@@ -21,7 +21,10 @@ from serving.process import ServerProcess
 from tfgen import data
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 1500, "Training steps.")
+flags.DEFINE_integer("steps", 800, "Training steps.")
+flags.DEFINE_string("hparams", "num_layers=6,filters=16,output_filters=32",
+                    "Overrides of the registry's pixelcnn hyper-parameters (a small model, so the "
+                    "demo trains in a few minutes on 2 CPU cores).")
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 flags.DEFINE_string("workdir", "runs/demo", "Where the checkpoints and the export go.")
 flags.DEFINE_string("samples_png", "docs/pixelcnn_samples.png", "The sample grid written.")
@@ -56,7 +59,8 @@ def main(argv):
     print(f"[1/4] Training a class-conditional Gated PixelCNN on binarised MNIST "
           f"(5k subset, 4,000 train images) for {FLAGS.steps} steps ...")
     model, _ = training.train(model_name, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
-                              model_dir=model_dir)
+                              model_dir=model_dir, hparams=FLAGS.hparams, jit_compile=True,
+                              eval_batches=0)
     print("[2/4] Exporting a SavedModel version ...")
     version_dir = export.export_model(model, os.path.join(FLAGS.workdir, "export", model_name))
     print(f"      wrote {version_dir}")
