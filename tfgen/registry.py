@@ -12,12 +12,10 @@ Every model in ``tfgen.models`` registers itself here, so the CLIs
 import ast
 import dataclasses
 import importlib
+import pkgutil
 import types
 from typing import Any, Callable, Mapping, Optional, Tuple
 
-# Modules whose import registers models. Kept explicit so that `names()` is
-# complete without scanning the package.
-_MODEL_MODULES = ("tfgen.models.pixelcnn",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +79,11 @@ def register(name, *, hparams, dataset, dataset_options=None, data_hparams=None,
 
 
 def _load_all():
-    for module in _MODEL_MODULES:
-        importlib.import_module(module)
+    """Imports every module of `tfgen.models`; importing one registers its models."""
+    from tfgen import models
+
+    for module in pkgutil.iter_modules(models.__path__):
+        importlib.import_module(f"tfgen.models.{module.name}")
 
 
 def names():
