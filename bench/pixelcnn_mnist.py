@@ -6,7 +6,7 @@ and sets them beside an independent-pixel (per-pixel Bernoulli) baseline
 fitted on the same training split and beside the papers' numbers. The table
 goes into docs/RESULTS.md.
 
-    python bench/pixelcnn_mnist.py [--steps 3000] [--batch_size 32]
+    python bench/pixelcnn_mnist.py [--steps 1000] [--batch_size 32]
 """
 
 import os
@@ -22,7 +22,7 @@ import results  # noqa: E402
 from tfgen import data, registry  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("steps", 3000, "Training steps per model.")
+flags.DEFINE_integer("steps", 1000, "Training steps per model.")
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 
@@ -42,7 +42,7 @@ def independent_pixel_nats(train, test):
 def _train_and_score(num_classes, test):
     tf.keras.utils.set_random_seed(0)
     model = registry.build("pixelcnn", {"num_classes": num_classes})
-    model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate))
+    model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate), jit_compile=True)
     train = data.load("mnist", "train", batch_size=FLAGS.batch_size, repeat=True, view="binary")
     model.fit(train, steps_per_epoch=FLAGS.steps, epochs=1, verbose=2)
     log_prob = tf.function(model.log_prob)

@@ -30,16 +30,6 @@ from serving.tensor_codec import ndarray_to_json
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("server", "127.0.0.1:8500", "host:port of the gRPC server.")
-flags.DEFINE_string("model_name", None, "Model to query.")
-flags.DEFINE_integer("model_version", None, "Specific version (default: the latest).")
-flags.DEFINE_string("signature_name", "serving_default", "Signature to run.")
-flags.DEFINE_multi_string("input", [], "KEY=JSON_VALUE, repeatable: one input tensor of the signature.")
-flags.DEFINE_list("output_filter", [], "Comma-separated outputs to return (default: all).")
-flags.DEFINE_boolean("metadata", False, "Print the model's signature defs instead of predicting.")
-flags.DEFINE_boolean("status", False, "Print the model's version status instead of predicting.")
-flags.DEFINE_float("timeout", 60.0, "RPC deadline in seconds.")
-flags.mark_flag_as_required("model_name")
 
 
 def parse_inputs(specs):
@@ -152,8 +142,23 @@ def main(argv):
     return 0
 
 
+def _define_flags():
+    """The CLI's flags; defined only when the CLI runs, so importing `Client` adds none."""
+    flags.DEFINE_string("server", "127.0.0.1:8500", "host:port of the gRPC server.")
+    flags.DEFINE_string("model_name", None, "Model to query.")
+    flags.DEFINE_integer("model_version", None, "Specific version (default: the latest).")
+    flags.DEFINE_string("signature_name", "serving_default", "Signature to run.")
+    flags.DEFINE_multi_string("input", [], "KEY=JSON_VALUE, repeatable: one input tensor of the signature.")
+    flags.DEFINE_list("output_filter", [], "Comma-separated outputs to return (default: all).")
+    flags.DEFINE_boolean("metadata", False, "Print the model's signature defs instead of predicting.")
+    flags.DEFINE_boolean("status", False, "Print the model's version status instead of predicting.")
+    flags.DEFINE_float("timeout", 60.0, "RPC deadline in seconds.")
+    flags.mark_flag_as_required("model_name")
+
+
 def run():
     """Console-style entry point."""
+    _define_flags()
     app.run(main)
 
 

@@ -12,7 +12,7 @@ grid of the samples under `docs/`, stops the server and prints what it did.
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 import export
 import training
@@ -39,7 +39,7 @@ def _write_grid(images, rows, path):
 
     columns = len(images) // rows
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8))
-    for axis, image in zip(axes.T.ravel(), images):
+    for axis, image in zip(axes.ravel(), images):  # Row r, column c: label c.
         axis.imshow(image[..., 0], cmap="gray_r", vmin=0, vmax=1)
         axis.set_xticks([])
         axis.set_yticks([])
@@ -54,6 +54,7 @@ def _write_grid(images, rows, path):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)
     model_name = "pixelcnn"
     model_dir = os.path.join(FLAGS.workdir, "train")
     print(f"[1/4] Training a class-conditional Gated PixelCNN on binarised MNIST "
