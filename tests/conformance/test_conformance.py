@@ -7,15 +7,13 @@ never imports tfgen -> same outputs, `jit_compile` -> same outputs, and one
 """
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import export
+from tests import fresh_process
 from tfgen import data, registry
 
 NAMES = registry.names()
@@ -34,14 +32,6 @@ def _run_signatures(model, jit_compile=False):
         inputs = model.signature_inputs(signature)
         results[key] = (inputs, {k: v.numpy() for k, v in signature(**inputs).items()})
     return results
-
-
-def _assert_outputs_equal(expected, actual, rtol=1e-5, atol=1e-5):
-    assert sorted(expected) == sorted(actual)
-    for key in expected:
-        for output in expected[key]:
-            np.testing.assert_allclose(actual[key][output], expected[key][output], rtol=rtol,
-                                       atol=atol, err_msg=f"signature {key!r}, output {output!r}")
 
 
 def _outputs(results):
@@ -71,23 +61,7 @@ def test_checkpoint_round_trip(name, tmp_path):
     clone = type(model).from_config(model.get_config())
     clone(clone.example_features())
     tf.train.Checkpoint(model=clone).restore(path).assert_existing_objects_matched()
-    _assert_outputs_equal(expected, _outputs(_run_signatures(clone)))
-
-
-_FRESH_PROCESS = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    path, inputs_file, outputs_file = sys.argv[1:]
-    loaded = tf.saved_model.load(path)
-    inputs = np.load(inputs_file, allow_pickle=True).item()
-    outputs = {}
-    for key, kwargs in inputs.items():
-        result = loaded.signatures[key](**{k: tf.constant(v) for k, v in kwargs.items()})
-        outputs[key] = {k: v.numpy() for k, v in result.items()}
-    np.save(outputs_file, outputs, allow_pickle=True)
-    assert not any(m.split(".")[0] == "tfgen" for m in sys.modules), "tfgen was imported"
-""")
+    fresh_process.assert_same_outputs(expected, _outputs(_run_signatures(clone)))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -96,11 +70,8 @@ def test_export_loads_in_fresh_process(name, tmp_path):
     results = _run_signatures(model)
     path = export.export_model(model, str(tmp_path / name))
     inputs = {key: {k: v.numpy() for k, v in kwargs.items()} for key, (kwargs, _) in results.items()}
-    np.save(tmp_path / "inputs.npy", inputs, allow_pickle=True)
-    subprocess.run([sys.executable, "-c", _FRESH_PROCESS, path, str(tmp_path / "inputs.npy"),
-                    str(tmp_path / "outputs.npy")], check=True, cwd=tmp_path, timeout=300)
-    actual = np.load(tmp_path / "outputs.npy", allow_pickle=True).item()
-    _assert_outputs_equal(_outputs(results), actual)
+    actual = fresh_process.signature_outputs(path, inputs, tmp_path)
+    fresh_process.assert_same_outputs(_outputs(results), actual)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -112,7 +83,7 @@ def test_jit_compile_gives_same_outputs(name):
         inputs = expected[key][0]
         xla = tf.function(signature.python_function, jit_compile=True)
         compiled[key] = {k: v.numpy() for k, v in xla(**inputs).items()}
-    _assert_outputs_equal(_outputs(expected), compiled, rtol=1e-4, atol=1e-4)
+    fresh_process.assert_same_outputs(_outputs(expected), compiled, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", NAMES)

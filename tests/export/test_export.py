@@ -8,7 +8,6 @@ same outputs as the in-process model, with and without `--xla`.
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 import export
 import training
+from tests import fresh_process
 from tfgen import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,23 +29,6 @@ INPUTS = {
     "log_prob": {"image": IMAGES, "label": LABELS},
     "sample": {"label": LABELS, "seed": np.int64(42), "temperature": np.float32(1.0)},
 }
-
-FRESH_PROCESS = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    path, inputs_file, outputs_file = sys.argv[1:]
-    loaded = tf.saved_model.load(path)
-    inputs = np.load(inputs_file, allow_pickle=True).item()
-    outputs = {}
-    for key, kwargs in inputs.items():
-        result = loaded.signatures[key](**{k: tf.constant(v) for k, v in kwargs.items()})
-        outputs[key] = {k: v.numpy() for k, v in result.items()}
-    np.save(outputs_file, outputs, allow_pickle=True)
-    assert 'tfgen' not in sys.modules and not any(
-        m.split(".")[0] in ("tfgen", "training", "export") for m in sys.modules), "tfgen imported"
-""")
-
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
@@ -71,29 +54,6 @@ def _outputs(model, jit_compile=False):
     return {key: {k: v.numpy() for k, v in signatures[key](
         **{n: tf.constant(x) for n, x in kwargs.items()}).items()}
         for key, kwargs in INPUTS.items()}
-
-
-def _fresh_process_outputs(path, tmp_path):
-    np.save(tmp_path / "inputs.npy", INPUTS, allow_pickle=True)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, path,
-                             str(tmp_path / "inputs.npy"), str(tmp_path / "outputs.npy")],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return np.load(tmp_path / "outputs.npy", allow_pickle=True).item()
-
-
-def _assert_same(expected, actual):
-    assert sorted(expected) == sorted(actual)
-    for key in expected:
-        assert sorted(expected[key]) == sorted(actual[key]), key
-        for name in expected[key]:
-            if name == "image":  # Samples: same seed -> the same image.
-                np.testing.assert_array_equal(actual[key][name], expected[key][name])
-            else:
-                np.testing.assert_allclose(actual[key][name], expected[key][name], rtol=1e-5,
-                                           atol=1e-5, err_msg=f"{key}/{name}")
 
 
 def test_cli_writes_versions_and_never_overwrites(model_dir, tmp_path):
@@ -149,7 +109,7 @@ def test_export_loads_in_fresh_process_with_same_outputs(model_dir, tmp_path):
     expected = _outputs(model)
     assert set(expected["sample"]["image"].ravel()) <= {0, 1}
     path = export.export_model(model, str(tmp_path / "pixelcnn"))
-    _assert_same(expected, _fresh_process_outputs(path, tmp_path))
+    fresh_process.assert_same_outputs(expected, fresh_process.signature_outputs(path, INPUTS, tmp_path))
 
 
 def test_xla_export_gives_same_outputs(model_dir, tmp_path):
@@ -158,7 +118,8 @@ def test_xla_export_gives_same_outputs(model_dir, tmp_path):
     result = _export_cli("--checkpoint", model_dir, "--export_dir", str(tmp_path / "pixelcnn"),
                          "--xla", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    _assert_same(expected, _fresh_process_outputs(str(tmp_path / "pixelcnn" / "1"), tmp_path))
+    actual = fresh_process.signature_outputs(str(tmp_path / "pixelcnn" / "1"), INPUTS, tmp_path)
+    fresh_process.assert_same_outputs(expected, actual)
 
 
 def test_restored_weights_are_the_checkpoint(model_dir):
