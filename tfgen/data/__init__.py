@@ -16,9 +16,10 @@ repeated `load` calls are cheap.
 - `digits` (`tfgen.data.digits`): scikit-learn's 1,797 8x8 digits.
 - `text` (`tfgen.data.text`): Python's bundled help text, as bytes.
 - `parity`, `addition`, `copy` (`tfgen.data.algorithmic`): seeded streams.
+- `audio` (`tfgen.data.audio`): generated 16 kHz tones, chirps and notes.
 """
 
-from tfgen.data import algorithmic, digits, mnist, text  # noqa: F401  (registers)
+from tfgen.data import algorithmic, audio, digits, mnist, text  # noqa: F401  (registers)
 from tfgen.data._common import DatasetInfo, info, load, names
 
 __all__ = ["DatasetInfo", "info", "load", "names"]

@@ -1,0 +1,97 @@
+"""WaveNet generation speed: naive vs fast (graph, XLA) vs the exported `generate` signature.
+
+All rows use the same model (by default the 2-stack x 10-layer, 64 residual /
+128 skip channel config, batch 1, one speaker id, no local conditioning) with
+its initial weights, side by side in one run; the table goes into
+docs/RESULTS.md. Naive generation re-runs the whole causal stack on the
+growing waveform for every sample, so its cost per sample grows with the
+length: it is timed on `--naive_samples` only and says so.
+
+    python bench/wavenet.py [--num_samples 16000] [--naive_samples 500] [--repeats 2]
+    python bench/wavenet.py --tiny   # a seconds-long smoke run of the script
+"""
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
+
+import export  # noqa: E402
+from tfgen import audio, registry  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("num_samples", audio.SAMPLE_RATE, "Samples per fast-generation call.")
+flags.DEFINE_integer("naive_samples", 500, "Samples per naive-generation call.")
+flags.DEFINE_integer("repeats", 2, "Timed calls per row (after one warm-up call).")
+flags.DEFINE_bool("tiny", False, "Tiny model and lengths: checks the script, measures nothing.")
+flags.DEFINE_bool("write", True, "Write the table into docs/RESULTS.md.")
+
+
+def _rows(model, num_samples, naive_samples, repeats):
+    speaker = tf.constant([0], tf.int32)
+    seed, temperature = tf.constant(1, tf.int64), tf.constant(1.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = {xla: tf.saved_model.load(export.export_model(model, os.path.join(
+            tmp, "xla" if xla else "graph"), jit_compile=xla)).signatures["generate"]
+            for xla in (False, True)}
+        calls = {
+            "naive (graph)": (naive_samples, lambda: model.sample(
+                naive_samples, speaker=speaker, seed=1, jit_compile=False, method="naive")),
+            "fast (graph)": (num_samples, lambda: model.sample(
+                num_samples, speaker=speaker, seed=1, jit_compile=False)),
+            "fast (XLA)": (num_samples, lambda: model.sample(num_samples, speaker=speaker,
+                                                              seed=1, jit_compile=True)),
+        }
+        for xla, signature in exported.items():
+            calls[f"exported `generate` ({'--xla' if xla else 'graph'})"] = (
+                num_samples, lambda s=signature: s(num_samples=tf.constant(num_samples),
+                                                   speaker=speaker, seed=seed,
+                                                   temperature=temperature))
+        rates = {}
+        for name, (samples, fn) in calls.items():
+            seconds = float(np.median(results.time_calls(fn, repeats)))
+            rates[name] = (samples, seconds, samples / seconds)
+    naive_rate = rates["naive (graph)"][2]
+    rows = [(name, samples, f"{seconds:.2f}", f"{rate:,.0f}",
+             f"{rate / audio.SAMPLE_RATE:.3f}", f"{rate / naive_rate:.1f}x")
+            for name, (samples, seconds, rate) in rates.items()]
+    rows.append(("Parallel WaveNet student", "-", "-", "-", "-", "not implemented yet"))
+    return rows
+
+
+def main(argv):
+    del argv
+    if FLAGS.tiny:
+        hparams = {"num_stacks": 1, "layers_per_stack": 3, "residual_channels": 8,
+                   "skip_channels": 16}
+        num_samples, naive_samples, repeats = 64, 16, 1
+    else:
+        hparams = {"num_stacks": 2, "layers_per_stack": 10, "residual_channels": 64,
+                   "skip_channels": 128}
+        num_samples, naive_samples, repeats = FLAGS.num_samples, FLAGS.naive_samples, FLAGS.repeats
+    model = registry.build("wavenet", hparams)
+    model(model.example_features(1))
+    rows = _rows(model, num_samples, naive_samples, repeats)
+    text = (f"WaveNet generation at batch 1, {hparams['num_stacks']} stacks x "
+            f"{hparams['layers_per_stack']} layers, {hparams['residual_channels']} residual / "
+            f"{hparams['skip_channels']} skip channels, softmax head, speaker conditioning; "
+            f"{results.machine()}; median of {repeats} calls after one warm-up call. Real-time "
+            f"factor = generated seconds of 16 kHz audio per wall-clock second. Naive "
+            f"generation re-runs the whole stack on the growing waveform (timed on "
+            f"{naive_samples} samples; its per-sample cost grows with length).\n\n")
+    text += results.markdown_table(
+        ("method", "samples", "s/call", "samples/s", "x real time", "vs naive"), rows)
+    if FLAGS.write and not FLAGS.tiny:
+        results.write_block("wavenet", text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,233 @@
+"""WaveNet's gated residual block and the stack of them (arXiv 1609.03499 Sec. 2.3-2.5).
+
+`WaveNetStack` is the whole causal network from (shifted) inputs to output
+channels, with `step` for fast generation (Paine et al., arXiv 1611.09482):
+the WaveNet model uses it with softmax or mixture-of-logistics outputs, and a
+Parallel WaveNet student flow can use it with `output_channels=2` (location
+and log-scale) on logistic noise.
+"""
+
+import tensorflow as tf
+
+from tfgen.layers.causal_conv import CausalConv1D, check_positive_int
+from tfgen.layers.gated import GatedActivation
+
+
+class WaveNetBlock(tf.keras.layers.Layer):
+    """Gated residual block with a parameterised skip connection.
+
+    `z = tanh(W_f * x + V_f^T h + V_f,y * y) * sigmoid(W_g * x + V_g^T h + V_g,y * y)`
+    with `*` a causal dilated convolution of width `filter_width`, `h` a
+    global conditioning vector and `y` local conditioning at the sample rate
+    (both optional); then `skip = 1x1(z)` and `residual = x + 1x1(z)`.
+
+    Args:
+      residual_channels: int R, channels of x and of the residual output.
+      skip_channels: int S, channels of the skip output.
+      dilation_rate: int d of the dilated convolution.
+      filter_width: int, taps of the dilated convolution (2 in the paper).
+      global_conditioning: bool, whether `call` takes `global_condition` h.
+      local_conditioning: bool, whether `call` takes `local_condition` y.
+      residual_output: bool; False for a last block whose residual output
+        is unused (it then returns `x` unchanged).
+
+    Call arguments:
+      inputs: float [batch, time, R].
+      global_condition: float [batch, G], e.g. a one-hot speaker id.
+      local_condition: float [batch, time, L], upsampled features.
+
+    Returns:
+      `(residual [batch, time, R], skip [batch, time, S])`.
+    """
+
+    # WaveNet (1609.03499) Sec. 2.3 Eq. 2 (gated unit), Sec. 2.4 Fig. 4 (residual and
+    # skip), Sec. 2.5 (global V^T h and local V * y conditioning).
+    def __init__(self, residual_channels, skip_channels, dilation_rate, filter_width=2,
+                 global_conditioning=False, local_conditioning=False, residual_output=True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.residual_channels = check_positive_int(residual_channels, "residual_channels")
+        self.skip_channels = check_positive_int(skip_channels, "skip_channels")
+        self.dilation_rate = check_positive_int(dilation_rate, "dilation_rate")
+        self.filter_width = check_positive_int(filter_width, "filter_width")
+        self.global_conditioning = bool(global_conditioning)
+        self.local_conditioning = bool(local_conditioning)
+        self.residual_output = bool(residual_output)
+        channels = 2 * self.residual_channels  # filter and gate halves
+        self.dilated_conv = CausalConv1D(channels, self.filter_width, self.dilation_rate,
+                                         name="dilated_conv")
+        self.global_projection = (tf.keras.layers.Dense(channels, use_bias=False,
+                                                        name="global_projection")
+                                  if self.global_conditioning else None)
+        self.local_projection = (tf.keras.layers.Dense(channels, use_bias=False,
+                                                       name="local_projection")
+                                 if self.local_conditioning else None)
+        self.gate = GatedActivation(name="gate")
+        self.skip_projection = tf.keras.layers.Dense(self.skip_channels, name="skip_projection")
+        self.residual_projection = (tf.keras.layers.Dense(self.residual_channels,
+                                                          name="residual_projection")
+                                    if self.residual_output else None)
+
+    def _check_conditions(self, global_condition, local_condition):
+        for name, wanted, value in (("global_condition", self.global_conditioning,
+                                     global_condition),
+                                    ("local_condition", self.local_conditioning,
+                                     local_condition)):
+            if wanted and value is None:
+                raise ValueError(f"{self.name}: expected a {name} tensor, got None.")
+            if not wanted and value is not None:
+                raise ValueError(f"{self.name}: expected no {name} ({name.split('_')[0]}"
+                                 f"_conditioning=False), got a tensor.")
+
+    def _outputs(self, x, pre, global_condition, local_condition):
+        """Adds conditioning to the pre-activations, gates, and projects (any rank)."""
+        self._check_conditions(global_condition, local_condition)
+        if self.global_conditioning:
+            g = self.global_projection(global_condition)
+            pre += g[:, None, :] if pre.shape.rank == 3 else g
+        if self.local_conditioning:
+            pre += self.local_projection(local_condition)
+        z = self.gate(pre)
+        residual = x + self.residual_projection(z) if self.residual_output else x
+        return residual, self.skip_projection(z)
+
+    def call(self, inputs, global_condition=None, local_condition=None):
+        return self._outputs(inputs, self.dilated_conv(inputs), global_condition,
+                             local_condition)
+
+    def initial_queue(self, batch_size):
+        """The dilated convolution's queue before time 0 (see `CausalConv1D`)."""
+        return self.dilated_conv.initial_queue(batch_size)
+
+    def step(self, inputs, queue, time, global_condition=None, local_condition=None):
+        """One time step: inputs [batch, R], local_condition [batch, L] at `time`.
+
+        Returns:
+          `(residual [batch, R], skip [batch, S], new_queue)`.
+        """
+        pre, queue = self.dilated_conv.step(inputs, queue, time)
+        residual, skip = self._outputs(inputs, pre, global_condition, local_condition)
+        return residual, skip, queue
+
+    def get_config(self):
+        return {**super().get_config(), "residual_channels": self.residual_channels,
+                "skip_channels": self.skip_channels, "dilation_rate": self.dilation_rate,
+                "filter_width": self.filter_width,
+                "global_conditioning": self.global_conditioning,
+                "local_conditioning": self.local_conditioning,
+                "residual_output": self.residual_output}
+
+
+class WaveNetStack(tf.keras.layers.Layer):
+    """The causal WaveNet network: shifted input conv, gated residual blocks, output layers.
+
+    The output at time t depends on inputs at times < t only: the inputs are
+    shifted one step to the right (a zero at time 0) before a causal input
+    convolution of width `filter_width`. Then `num_stacks` repetitions of
+    blocks with dilations 1, 2, 4, ..., 2**(layers_per_stack - 1); the skip
+    outputs are summed, and `ReLU -> 1x1 -> ReLU -> 1x1` gives
+    `output_channels` per time step.
+
+    Args:
+      output_channels: int, channels per step (256 softmax logits, 3 K mixture
+        parameters, 2 for a flow's location and log-scale, ...).
+      num_stacks: int, repetitions of the dilation pattern.
+      layers_per_stack: int, blocks per repetition (10: dilations 1..512).
+      residual_channels: int R.
+      skip_channels: int S (also the width of the first output 1x1).
+      filter_width: int, taps of every causal convolution.
+      global_conditioning, local_conditioning: bool, as for `WaveNetBlock`.
+
+    Call arguments:
+      inputs: float [batch, time, channels], the unshifted input sequence.
+      global_condition: float [batch, G] or None.
+      local_condition: float [batch, time, L] or None.
+
+    Returns:
+      Float [batch, time, output_channels].
+    """
+
+    # WaveNet (1609.03499) Sec. 2.1 (shifted causal input), Sec. 2.4 Fig. 4 (the stack).
+    def __init__(self, output_channels, num_stacks=2, layers_per_stack=10,
+                 residual_channels=64, skip_channels=128, filter_width=2,
+                 global_conditioning=False, local_conditioning=False, **kwargs):
+        super().__init__(**kwargs)
+        self.output_channels = check_positive_int(output_channels, "output_channels")
+        self.num_stacks = check_positive_int(num_stacks, "num_stacks")
+        self.layers_per_stack = check_positive_int(layers_per_stack, "layers_per_stack")
+        self.residual_channels = check_positive_int(residual_channels, "residual_channels")
+        self.skip_channels = check_positive_int(skip_channels, "skip_channels")
+        self.filter_width = check_positive_int(filter_width, "filter_width")
+        self.global_conditioning = bool(global_conditioning)
+        self.local_conditioning = bool(local_conditioning)
+        self.input_conv = CausalConv1D(self.residual_channels, self.filter_width,
+                                       name="input_conv")
+        dilations = self.dilations
+        self.blocks = [
+            WaveNetBlock(self.residual_channels, self.skip_channels, dilation,
+                         self.filter_width, self.global_conditioning, self.local_conditioning,
+                         residual_output=index < len(dilations) - 1, name=f"block_{index}")
+            for index, dilation in enumerate(dilations)]
+        self.output_hidden = tf.keras.layers.Dense(self.skip_channels, activation="relu",
+                                                   name="output_hidden")
+        self.output_projection = tf.keras.layers.Dense(self.output_channels,
+                                                       name="output_projection")
+
+    @property
+    def dilations(self):
+        """Dilation of every block: `[1, 2, ..., 2**(layers_per_stack - 1)] * num_stacks`."""
+        return [2**i for i in range(self.layers_per_stack)] * self.num_stacks
+
+    @property
+    def receptive_field(self):
+        """Past inputs an output sees: `(filter_width - 1) * (1 + sum(dilations)) + 1`."""
+        return (self.filter_width - 1) * (1 + sum(self.dilations)) + 1
+
+    def _head(self, skips):
+        return self.output_projection(self.output_hidden(tf.nn.relu(tf.add_n(skips))))
+
+    def call(self, inputs, global_condition=None, local_condition=None):
+        shifted = tf.pad(inputs[:, :-1], [[0, 0], [1, 0], [0, 0]])
+        x = self.input_conv(shifted)
+        skips = []
+        for block in self.blocks:
+            x, skip = block(x, global_condition=global_condition,
+                            local_condition=local_condition)
+            skips.append(skip)
+        return self._head(skips)
+
+    def initial_queues(self, batch_size):
+        """Every layer's queue before time 0, a list (input conv first, then the blocks)."""
+        return [self.input_conv.initial_queue(batch_size),
+                *(block.initial_queue(batch_size) for block in self.blocks)]
+
+    # Fast Wavenet (1611.09482) Algorithm: one step per layer per generated sample.
+    def step(self, previous_input, queues, time, global_condition=None, local_condition=None):
+        """The outputs at `time` from the input at `time - 1` and the queues.
+
+        Args:
+          previous_input: float [batch, channels], the input at `time - 1`
+            (zeros at time 0, as `call`'s shift).
+          queues: list from `initial_queues` or the previous `step`.
+          time: int32 scalar.
+          global_condition: float [batch, G] or None.
+          local_condition: float [batch, L] at `time`, or None.
+
+        Returns:
+          `(outputs [batch, output_channels], new_queues)`.
+        """
+        x, input_queue = self.input_conv.step(previous_input, queues[0], time)
+        new_queues, skips = [input_queue], []
+        for block, queue in zip(self.blocks, queues[1:]):
+            x, skip, queue = block.step(x, queue, time, global_condition, local_condition)
+            new_queues.append(queue)
+            skips.append(skip)
+        return self._head(skips), new_queues
+
+    def get_config(self):
+        return {**super().get_config(), "output_channels": self.output_channels,
+                "num_stacks": self.num_stacks, "layers_per_stack": self.layers_per_stack,
+                "residual_channels": self.residual_channels,
+                "skip_channels": self.skip_channels, "filter_width": self.filter_width,
+                "global_conditioning": self.global_conditioning,
+                "local_conditioning": self.local_conditioning}
