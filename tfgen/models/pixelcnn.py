@@ -18,7 +18,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfgen import registry
+from tfgen import random, registry
 from tfgen.layers import GatedPixelCNNBlock, SpatialUpsampler
 from tfgen.models.base import GenerativeModel
 
@@ -279,7 +279,7 @@ class PixelCNN(GenerativeModel):
     def _sample_loop(self, h, spatial, noise, temperature):
         """Raster-order sampling: a tf.while_loop over rows, nested over columns.
 
-        `noise` holds one uniform [0, 1) number per pixel, [N, H, W, 1]; pixel
+        `noise` holds one uniform (0, 1) number per pixel, [N, H, W, 1]; pixel
         (i, j) takes the level where the CDF of softmax(logits / temperature)
         first exceeds its noise (inverse-CDF sampling of the categorical).
         """
@@ -295,10 +295,7 @@ class PixelCNN(GenerativeModel):
 
             def col_body(j, row):
                 logits = self._row_logits(row, links_row, h, s_row)[:, 0, j]  # [N, 1, K]
-                cdf = tf.cumsum(tf.nn.softmax(logits / temperature, axis=-1), axis=-1)
-                u = noise[:, i, j][..., None] * cdf[..., -1:]
-                value = tf.minimum(tf.reduce_sum(tf.cast(cdf <= u, tf.int32), axis=-1),
-                                   self.num_levels - 1)  # [N, 1]
+                value = random.categorical_from_uniform(logits / temperature, noise[:, i, j])
                 return j + 1, tf.where(cols == j, value[:, None, None, :], row)
 
             _, row = tf.while_loop(lambda j, _: j < width, col_body,
@@ -318,21 +315,12 @@ class PixelCNN(GenerativeModel):
     def _sample_graph(self, num_samples, labels, spatial, seed, temperature, jit_compile):
         """Draws the per-pixel noise from `seed`, then runs the (compiled) loop.
 
-        The noise is `tf.random.stateless_uniform` Philox bits (uint32), made
-        into floats in [0, 1) by integer arithmetic here: XLA and the CPU
-        kernels give the same bits but convert them to floats differently, and
-        `stateless_categorical` also draws differently under XLA. This way
-        the XLA and plain-graph samplers (and a signature compiled whole with
-        XLA) give the same samples for the same seed.
+        `tfgen.random` draws the noise so that the XLA and plain-graph samplers
+        (and a signature compiled whole with XLA) give the same samples for
+        the same seed.
         """
         h = self._one_hot(labels)
-        seed = tf.cast(seed, tf.int64)
-        seed = tf.stack([seed, tf.bitwise.bitwise_xor(seed, tf.constant(0x5EED, tf.int64))])
-        bits = tf.random.stateless_uniform(
-            tf.stack([num_samples, *self.image_shape]), seed, minval=None, maxval=None,
-            dtype=tf.uint32, alg="philox")
-        noise = tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)),
-                        tf.float32) * (1.0 / (1 << 24))
+        noise = random.uniform_from_seed(tf.stack([num_samples, *self.image_shape]), seed)
         loop = self._sampler(True) if jit_compile else self._sample_loop
         return loop(h, spatial, noise, temperature)
 
