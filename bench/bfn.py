@@ -1,0 +1,81 @@
+"""Bayesian Flow Network sampling: time per step, XLA-compiled loop against the plain graph loop.
+
+Both run the same exported `sample` signature (the n-step `tf.while_loop` of
+`tfgen.distributions.bfn`) of the same model with the same seed, side by side
+in one run, and check that they give the same samples. The weights are
+untrained: the time per step does not depend on them.
+
+    python bench/bfn.py [--models bfn_discrete,bfn_discrete_text] [--steps 10,25,100]
+                        [--batch_size 16] [--repeats 3] [--tiny] [--write_results]
+
+`--tiny` uses the models' small test hyper-parameters and datasets (a quick
+check that the script runs); `--write_results` writes the table into
+docs/RESULTS.md (block `bfn_sampling`), otherwise it is only printed.
+"""
+
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
+
+from tfgen import registry  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", ["bfn_continuous", "bfn_discretised", "bfn_discrete",
+                             "bfn_discrete_text"], "Registered BFN models to time.")
+flags.DEFINE_list("steps", ["10", "25", "100"], "Numbers of sampling steps n.")
+flags.DEFINE_integer("batch_size", 16, "Samples per call.")
+flags.DEFINE_integer("repeats", 3, "Timed calls per configuration.")
+flags.DEFINE_bool("tiny", False, "Use the small test hyper-parameters and datasets.")
+flags.DEFINE_bool("write_results", False, "Write the table into docs/RESULTS.md.")
+
+
+def _build(name):
+    if not FLAGS.tiny:
+        return registry.build(name)
+    entry = registry.get(name)
+    return registry.build(name, dict(entry.test_hparams), entry.test_dataset,
+                          entry.test_dataset_options)
+
+
+def _sampler(model, jit_compile):
+    signature = model.signatures(jit_compile=jit_compile)["sample"]
+    return lambda n, steps: signature(num_samples=tf.constant(n), steps=tf.constant(steps),
+                                      seed=tf.constant(1, tf.int64))[model.feature_key]
+
+
+def main(argv):
+    del argv
+    rows = []
+    for name in FLAGS.models:
+        model = _build(name)
+        samplers = {"graph": _sampler(model, False), "XLA": _sampler(model, True)}
+        for steps in map(int, FLAGS.steps):
+            samples = {mode: fn(FLAGS.batch_size, steps).numpy() for mode, fn in samplers.items()}
+            seconds = {mode: np.median(results.time_calls(lambda: fn(FLAGS.batch_size, steps),
+                                                          FLAGS.repeats))
+                       for mode, fn in samplers.items()}
+            same = np.array_equal(samples["graph"], samples["XLA"])
+            rows.append((name, "x".join(map(str, model.event_shape)), steps,
+                         f"{1e3 * seconds['graph'] / steps:.1f}",
+                         f"{1e3 * seconds['XLA'] / steps:.1f}",
+                         f"{seconds['graph'] / seconds['XLA']:.2f}x", "yes" if same else "no"))
+    text = (f"BFN sampling, batch {FLAGS.batch_size}, "
+            f"{'test' if FLAGS.tiny else 'default'} hyper-parameters, untrained weights; "
+            f"{results.machine()}; median of {FLAGS.repeats} calls after one warm-up call.\n\n")
+    text += results.markdown_table(
+        ("model", "data shape", "steps", "graph ms/step", "XLA ms/step", "XLA speed-up",
+         "same samples"), rows)
+    if FLAGS.write_results:
+        results.write_block("bfn_sampling", text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,468 @@
+"""Bayesian Flow Networks (Graves et al. 2023, arXiv 2308.07037) on images and text.
+
+The flows, losses and sampling loops live in `tfgen.distributions.bfn`, the
+networks Psi(theta, t) in `tfgen.layers.bfn_networks`; this module wires them
+into `GenerativeModel`s:
+
+- `bfn_continuous`: grey `mnist` (256 levels) as continuous data, sigma_1 = 0.001.
+- `bfn_discretised`: grey `mnist` with 16 levels as discretised data, sigma_1^2 = 1e-3.
+- `bfn_discrete`: binarised `mnist` (K = 2), beta_1 = 9.
+- `bfn_discrete_text`: `text` bytes (K = 256) with a transformer, beta_1 = 0.5625.
+
+The negative log-likelihood bound. `log_prob(features, steps, seed)` returns
+-(L + L^r) in nats per example, where L is the n-step loss L^n for
+`steps` = n > 0 and the continuous-time loss L^inf for `steps` = 0, each a
+one-sample Monte Carlo estimate (one t, or one step i, per example, and one
+flow / sender sample) drawn from `seed`; averaged over a test set it is the
+paper's bound (the paper reports L^n + L^r for discrete data and the
+continuous-time bound for images). Training minimises L (L^inf by default,
+`train_steps` = n for L^n) per dimension, as the paper does; the metrics report
+L + L^r in the paper's units (bits/dim for grey images, nats/image for
+binarised MNIST, bits/char for text).
+
+Sampling runs the n-step procedure of the paper as a `tf.while_loop` (XLA by
+default), with noise drawn statelessly from `seed`: the same seed gives the
+same samples with and without XLA.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfgen import registry
+from tfgen.distributions import bfn
+from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer
+from tfgen.models.base import GenerativeModel
+from tfgen.models.pixelcnn import _as_int, _as_shape, _named_function
+
+_LN2 = math.log(2.0)
+
+
+def _as_float(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__}).")
+    return float(value)
+
+
+class BayesianFlowModel(GenerativeModel):
+    """Shared BFN model: bound, training loss, sampling and export.
+
+    Subclasses set `self.flow` (a family of `tfgen.distributions.bfn`),
+    `self.network` (a Keras layer on `(theta, t)`), `self.event_shape`,
+    `feature_key`, `unit` (metric name) and implement `_to_data` / `_from_data`.
+
+    Args:
+      train_steps: int n >= 0; training minimises L^n, or L^inf when 0.
+    """
+
+    feature_key = "image"
+    unit = "bits_per_dim"
+    units_per_nat = 1.0 / _LN2  # Converts nats per dimension into the unit.
+    per_dimension = True
+    sample_steps = 4  # `steps` used by `signature_inputs` (tests and examples).
+
+    def __init__(self, train_steps=0, **kwargs):
+        super().__init__(**kwargs)
+        self.train_steps = _as_int(train_steps, "train_steps", 0)
+        object.__setattr__(self, "_samplers", {})
+
+    metric_names = ()
+
+    # -------------------------------------------------------------- data
+    @property
+    def num_dims(self):
+        return int(np.prod(self.event_shape))
+
+    def _check_data(self, features):
+        if isinstance(features, dict):
+            if self.feature_key not in features:
+                raise ValueError(f"features: expected a {self.feature_key!r} key, got "
+                                 f"{sorted(features)}.")
+            features = features[self.feature_key]
+        data = tf.convert_to_tensor(features)
+        if data.shape.rank != len(self.event_shape) + 1 or tuple(data.shape[1:]) != self.event_shape:
+            raise ValueError(f"{self.feature_key}: expected shape [batch, "
+                             f"{', '.join(map(str, self.event_shape))}], got {data.shape}.")
+        if data.dtype.is_floating or data.dtype == tf.bool:
+            raise TypeError(f"{self.feature_key}: expected an integer dtype, got {data.dtype.name}.")
+        return tf.cast(data, tf.int32)
+
+    def _to_data(self, levels):
+        """Integer features -> the family's data x."""
+        raise NotImplementedError
+
+    def _from_data(self, sample):
+        """The family's final sample -> integer features."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------- network
+    def _network(self, theta, t):
+        """Psi(theta, t) in the family's shapes (per-variable params folded into channels)."""
+        inner = self.event_shape[:-1] if self.is_image else self.event_shape
+        per_input = self.flow.num_classes if self.discrete else 1
+        channels = (self.event_shape[-1] if self.is_image else 1) * per_input
+        out = self.network((tf.reshape(theta, [-1, *inner, channels]), t))
+        return tf.reshape(out, [-1, *self.event_shape, *self.per_variable])
+
+    @property
+    def is_image(self):
+        return len(self.event_shape) == 3
+
+    def call(self, features, training=False):
+        """Output parameters Psi(theta, t) at t = 1 for flow samples of the data (noise seed 0)."""
+        x = self._to_data(self._check_data(features))
+        theta = self.flow.flow_sample(x, tf.ones(tf.shape(x)[:1]),
+                                      bfn.normal_noise(self._flow_noise_shape(x), [0, 3]))
+        return self._network(theta, tf.ones(tf.shape(x)[:1]))
+
+    def _flow_noise_shape(self, x):
+        shape = tf.shape(x)
+        return tf.concat([shape, [self.flow.num_classes]], 0) if self.discrete else shape
+
+    @property
+    def discrete(self):
+        return isinstance(self.flow, bfn.DiscreteBFN)
+
+    # ------------------------------------------------------------- bound
+    def _bound_terms(self, levels, steps, seed):
+        """Per-example (L, L^r) in nats: L = L^n for steps > 0, else L^inf (one-sample MC)."""
+        x = self._to_data(levels)
+        batch = tf.shape(x)[:1]
+        steps = tf.convert_to_tensor(steps, tf.int32)
+        n = tf.cast(tf.maximum(steps, 1), tf.float32)
+        u = bfn.uniform_noise(batch, bfn.noise_seed(seed, 0))
+        i = tf.minimum(tf.floor(u * n), n - 1.0) + 1.0  # i ~ U{1..n}
+        t = tf.where(steps > 0, (i - 1.0) / n, u)  # t_{i-1}, or t ~ U(0, 1)
+        noise_shape = self._flow_noise_shape(x)
+        theta = self.flow.flow_sample(x, t, bfn.normal_noise(noise_shape, bfn.noise_seed(seed, 1)))
+        out = self._network(theta, t)
+        sum_dims = list(range(1, len(self.event_shape) + 1))
+        l_inf = tf.reduce_sum(self.flow.continuous_time_loss(x, theta, t, out), sum_dims)
+        sender = bfn.normal_noise(noise_shape, bfn.noise_seed(seed, 2))
+        l_n = tf.reduce_sum(self.flow.discrete_time_loss(x, theta, t, out, i, n, sender), sum_dims)
+        loss = tf.where(steps > 0, l_n, l_inf)
+        ones = tf.ones(batch)
+        theta_1 = self.flow.flow_sample(x, ones,
+                                        bfn.normal_noise(noise_shape, bfn.noise_seed(seed, 3)))
+        l_r = tf.reduce_sum(self.flow.reconstruction_loss(x, theta_1, self._network(theta_1, ones)),
+                            sum_dims)
+        return loss, l_r
+
+    def _in_unit(self, nats):
+        return nats * self.units_per_nat / (self.num_dims if self.per_dimension else 1)
+
+    def compute_losses(self, features, training=False):
+        levels = self._check_data(features)
+        seed = tf.random.uniform([], 0, 2**62, tf.int64)
+        loss, l_r = self._bound_terms(levels, self.train_steps, seed)
+        nats = loss + l_r
+        return (tf.reduce_mean(loss) / self.num_dims,
+                {self.unit: self._in_unit(nats), "nats_per_example": nats})
+
+    def log_prob(self, features, steps=0, seed=0):
+        """A one-sample estimate of the bound -(L + L^r), nats per example [B].
+
+        Args:
+          features: a feature dict or the integer data [B, ...].
+          steps: int n; L^n for n > 0, the continuous-time L^inf for 0.
+          seed: int seed of the Monte Carlo noise.
+        """
+        if not isinstance(steps, tf.Tensor) and _as_int(steps, "steps", 0) < 0:
+            raise ValueError(f"steps: expected an int >= 0, got {steps}.")
+        if not self.built:
+            self(self.example_features(1))
+        loss, l_r = self._bound_terms(self._check_data(features), steps, tf.cast(seed, tf.int64))
+        return -(loss + l_r)
+
+    # ---------------------------------------------------------- sampling
+    def _sample_loop(self, num_samples, steps, seed):
+        shape = tf.concat([[num_samples], tf.constant(self.event_shape, tf.int32)], 0)
+        return self._from_data(self.flow.sample(self._network, shape, steps, seed))
+
+    def _sampler(self, jit_compile):
+        if jit_compile not in self._samplers:
+            self._samplers[jit_compile] = tf.function(self._sample_loop, jit_compile=jit_compile,
+                                                      autograph=False, reduce_retracing=True)
+        return self._samplers[jit_compile]
+
+    def _sample_graph(self, num_samples, steps, seed, jit_compile):
+        loop = self._sampler(True) if jit_compile else self._sample_loop
+        return loop(tf.cast(num_samples, tf.int32), tf.cast(steps, tf.int32),
+                    tf.cast(seed, tf.int64))
+
+    def sample(self, num_samples, steps=25, seed=None, jit_compile=True):
+        """Generates int data [N, ...] with the n-step procedure (few steps: 10, 25, 100).
+
+        Args:
+          num_samples: int N >= 1.
+          steps: int n >= 1, the number of Bayesian updates.
+          seed: int; the same seed gives the same samples (with either
+            `jit_compile`). None draws one.
+          jit_compile: run the loop under XLA (default) or as a plain graph loop.
+        """
+        _as_int(num_samples, "num_samples", 1)
+        _as_int(steps, "steps", 1)
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        if not self.built:
+            self(self.example_features(1))
+        return self._sample_graph(num_samples, steps, seed, bool(jit_compile))
+
+    # ------------------------------------------------------------ export
+    def example_features(self, batch_size=2, seed=0):
+        return {self.feature_key: tf.random.stateless_uniform(
+            [batch_size, *self.event_shape], tf.constant([seed, 0], tf.int64), 0, self.num_levels,
+            tf.int32)}
+
+    def signature_inputs(self, signature, batch_size=2, seed=0):
+        """Example inputs for `signature`: the data, `seed`, `num_samples` and `steps`."""
+        features = self.example_features(batch_size, seed)
+        controls = {"seed": seed + 7, "num_samples": batch_size, "steps": self.sample_steps}
+        return {spec.name: tf.cast(features.get(spec.name, controls.get(spec.name)), spec.dtype)
+                for spec in tf.nest.flatten(signature.input_signature)}
+
+    def signatures(self, jit_compile=False):
+        """`serving_default` / `log_prob` (the bound) and `sample`, as `tf.function`s.
+
+        `log_prob` takes the data, `steps` (int32 [], 0 = continuous time) and
+        `seed` (int64 []); it returns `log_prob` (nats per example) and the
+        paper's unit. `sample` takes `num_samples`, `steps` and `seed`.
+
+        Args:
+          jit_compile: compile the sampling loop with XLA (else a plain graph loop).
+        """
+        if not self.built:
+            self(self.example_features(1))
+        density_specs = [tf.TensorSpec([None, *self.event_shape], tf.int32, name=self.feature_key),
+                         tf.TensorSpec([], tf.int32, name="steps"),
+                         tf.TensorSpec([], tf.int64, name="seed")]
+
+        def density(steps, seed, **features):
+            log_prob = self.log_prob(features, steps, seed)
+            return {"log_prob": log_prob, self.unit: self._in_unit(-log_prob)}
+
+        sample_specs = [tf.TensorSpec([], tf.int32, name="num_samples"),
+                        tf.TensorSpec([], tf.int32, name="steps"),
+                        tf.TensorSpec([], tf.int64, name="seed")]
+
+        def sample(num_samples, steps, seed):
+            return {self.feature_key: self._sample_graph(num_samples, steps, seed, jit_compile)}
+
+        return {"serving_default": _named_function(density, density_specs),
+                "log_prob": _named_function(density, density_specs),
+                "sample": _named_function(sample, sample_specs)}
+
+
+class _ImageBFN(BayesianFlowModel):
+    """Shared by the image models: `image_shape` and the convolutional network."""
+
+    def __init__(self, image_shape, filters, num_blocks, train_steps, **kwargs):
+        super().__init__(train_steps=train_steps, **kwargs)
+        self.event_shape = _as_shape(image_shape, "image_shape", 3)
+        self.filters = _as_int(filters, "filters", 1)
+        self.num_blocks = _as_int(num_blocks, "num_blocks", 1)
+
+    def _build_network(self, output_per_variable):
+        self.per_variable = () if output_per_variable is None else (output_per_variable,)
+        self.network = BFNConvNet(self.event_shape[-1] * (output_per_variable or 1),
+                                  self.filters, self.num_blocks, name="network")
+
+    def _image_config(self):
+        return {"image_shape": list(self.event_shape), "filters": self.filters,
+                "num_blocks": self.num_blocks, "train_steps": self.train_steps}
+
+
+_GREY = dict(signatures=("serving_default", "log_prob", "sample"),
+             test_dataset="digits")
+
+
+@registry.register(
+    "bfn_continuous",
+    hparams={"image_shape": (28, 28, 1), "num_bins": 256, "sigma_1": 0.001, "t_min": 1e-6,
+             "filters": 32, "num_blocks": 4, "train_steps": 0},
+    dataset="mnist", dataset_options={"view": "grey"},
+    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
+                               "num_bins": info.num_levels},
+    test_hparams={"filters": 8, "num_blocks": 2}, test_dataset_options={"view": "grey"}, **_GREY)
+class BFNContinuous(_ImageBFN):
+    """BFN for continuous data (Sec. 4) on grey images scaled to [-1, 1].
+
+    Args:
+      image_shape: (height, width, channels).
+      num_bins: int, the number of grey levels of the data (the levels map to
+        bin centres in [-1, 1]; the reconstruction loss discretises to them).
+      sigma_1: float, the input standard deviation at t = 1.
+      t_min: float, below which x_hat = 0.
+      filters, num_blocks: the `BFNConvNet` size.
+      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+
+    Features: `{"image": int32 [B, H, W, C] in [0, num_bins)}`; samples are
+    x_hat(theta, 1) rounded to the nearest level.
+    """
+
+    metric_names = ("bits_per_dim", "nats_per_example")
+
+    def __init__(self, image_shape=(28, 28, 1), num_bins=256, sigma_1=0.001, t_min=1e-6,
+                 filters=32, num_blocks=4, train_steps=0, **kwargs):
+        super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
+        self.num_levels = _as_int(num_bins, "num_bins", 2)
+        self.flow = bfn.ContinuousBFN(_as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min"),
+                                      self.num_levels)
+        self._build_network(None)
+
+    def _to_data(self, levels):
+        return tf.gather(bfn.bin_centres(self.num_levels), levels)
+
+    def _from_data(self, sample):
+        return bfn.bin_index(sample, self.num_levels)
+
+    def get_config(self):
+        return {**self._image_config(), "num_bins": self.num_levels,
+                "sigma_1": self.flow.sigma_1, "t_min": self.flow.t_min}
+
+
+@registry.register(
+    "bfn_discretised",
+    hparams={"image_shape": (28, 28, 1), "num_bins": 16, "sigma_1": math.sqrt(1e-3),
+             "t_min": 1e-6, "filters": 32, "num_blocks": 4, "train_steps": 0},
+    dataset="mnist", dataset_options={"view": "grey", "levels": 16},
+    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
+                               "num_bins": info.num_levels},
+    test_hparams={"filters": 8, "num_blocks": 2},
+    test_dataset_options={"view": "grey", "levels": 16}, **_GREY)
+class BFNDiscretised(_ImageBFN):
+    """BFN for discretised data (Sec. 5): K grey levels as K bins on [-1, 1].
+
+    Args:
+      image_shape: (height, width, channels).
+      num_bins: int K, the number of grey levels.
+      sigma_1: float, the input standard deviation at t = 1.
+      t_min: float, below which p_O is the N(0, 1) bin masses.
+      filters, num_blocks: the `BFNConvNet` size.
+      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+
+    Features: `{"image": int32 [B, H, W, C] in [0, K)}`.
+    """
+
+    metric_names = ("bits_per_dim", "nats_per_example")
+
+    def __init__(self, image_shape=(28, 28, 1), num_bins=16, sigma_1=math.sqrt(1e-3), t_min=1e-6,
+                 filters=32, num_blocks=4, train_steps=0, **kwargs):
+        super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
+        self.num_levels = _as_int(num_bins, "num_bins", 2)
+        self.flow = bfn.DiscretisedBFN(self.num_levels, _as_float(sigma_1, "sigma_1"),
+                                       _as_float(t_min, "t_min"))
+        self._build_network(2)
+
+    def _to_data(self, levels):
+        return tf.gather(bfn.bin_centres(self.num_levels), levels)
+
+    def _from_data(self, sample):
+        return sample
+
+    def get_config(self):
+        return {**self._image_config(), "num_bins": self.num_levels,
+                "sigma_1": self.flow.sigma_1, "t_min": self.flow.t_min}
+
+
+@registry.register(
+    "bfn_discrete",
+    hparams={"image_shape": (28, 28, 1), "num_classes": 2, "beta_1": 9.0, "filters": 32,
+             "num_blocks": 4, "train_steps": 0},
+    dataset="mnist", dataset_options={"view": "binary"},
+    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
+                               "num_classes": info.num_levels},
+    signatures=("serving_default", "log_prob", "sample"),
+    test_hparams={"filters": 8, "num_blocks": 2}, test_dataset="digits",
+    test_dataset_options={"view": "binary"})
+class BFNDiscrete(_ImageBFN):
+    """BFN for discrete data (Sec. 6) on images with K classes per pixel (binarised: K = 2).
+
+    Args:
+      image_shape: (height, width, channels).
+      num_classes: int K.
+      beta_1: float, beta(1) of beta(t) = beta_1 t^2 (9 = the reference
+        code's binarised-MNIST setting, see `tfgen.distributions.bfn`).
+      filters, num_blocks: the `BFNConvNet` size.
+      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+
+    The network input is theta on the simplex [B, H, W, C * K] (differentiable).
+    Features: `{"image": int32 [B, H, W, C] in [0, K)}`; the metric is nats/image.
+    """
+
+    metric_names = ("nats_per_image", "nats_per_example")
+    unit = "nats_per_image"
+    units_per_nat = 1.0
+    per_dimension = False
+
+    def __init__(self, image_shape=(28, 28, 1), num_classes=2, beta_1=9.0, filters=32,
+                 num_blocks=4, train_steps=0, **kwargs):
+        super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
+        self.num_levels = _as_int(num_classes, "num_classes", 2)
+        self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
+        self._build_network(self.num_levels)
+
+    def _to_data(self, levels):
+        return levels
+
+    def _from_data(self, sample):
+        return sample
+
+    def get_config(self):
+        return {**self._image_config(), "num_classes": self.num_levels,
+                "beta_1": self.flow.beta_1}
+
+
+@registry.register(
+    "bfn_discrete_text",
+    hparams={"seq_len": 64, "num_classes": 256, "beta_1": 0.5625, "model_dim": 64,
+             "num_layers": 2, "num_heads": 4, "train_steps": 0},
+    dataset="text", dataset_options={"seq_len": 64},
+    data_hparams=lambda info: {"seq_len": int(info.features["tokens"].shape[0]),
+                               "num_classes": info.vocab_size},
+    signatures=("serving_default", "log_prob", "sample"),
+    test_hparams={"model_dim": 16, "num_layers": 1, "num_heads": 2}, test_dataset="text",
+    test_dataset_options={"seq_len": 16})
+class BFNDiscreteText(BayesianFlowModel):
+    """BFN for discrete data (Sec. 6) on byte sequences, with a bidirectional transformer.
+
+    Args:
+      seq_len: int L.
+      num_classes: int K (256 for bytes).
+      beta_1: float, beta(1) of beta(t) = beta_1 t^2 (0.5625 = the reference
+        code's text8 setting, see `tfgen.distributions.bfn`).
+      model_dim, num_layers, num_heads: the `BFNTransformer` size.
+      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+
+    The network input is theta on the simplex [B, L, K] (differentiable).
+    Features: `{"tokens": int32 [B, L] in [0, K)}`; the metric is bits/char.
+    """
+
+    feature_key = "tokens"
+    metric_names = ("bits_per_char", "nats_per_example")
+    unit = "bits_per_char"
+
+    def __init__(self, seq_len=64, num_classes=256, beta_1=0.5625, model_dim=64, num_layers=2,
+                 num_heads=4, train_steps=0, **kwargs):
+        super().__init__(train_steps=train_steps, **kwargs)
+        self.event_shape = (_as_int(seq_len, "seq_len", 1),)
+        self.num_levels = _as_int(num_classes, "num_classes", 2)
+        self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
+        self.per_variable = (self.num_levels,)
+        self.network = BFNTransformer(self.num_levels, self.event_shape[0],
+                                      _as_int(model_dim, "model_dim", 1),
+                                      _as_int(num_layers, "num_layers", 1),
+                                      _as_int(num_heads, "num_heads", 1), name="network")
+
+    def _to_data(self, levels):
+        return levels
+
+    def _from_data(self, sample):
+        return sample
+
+    def get_config(self):
+        return {"seq_len": self.event_shape[0], "num_classes": self.num_levels,
+                "beta_1": self.flow.beta_1, "model_dim": self.network.model_dim,
+                "num_layers": self.network.num_layers, "num_heads": self.network.num_heads,
+                "train_steps": self.train_steps}
