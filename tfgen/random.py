@@ -8,6 +8,8 @@ arithmetic here, and sample by inverting a CDF; a signature then returns the
 same sample for the same seed whether or not it is compiled with XLA.
 """
 
+import math
+
 import tensorflow as tf
 
 _SEED_SALT = 0x5EED
@@ -39,6 +41,48 @@ def uniform_from_seed(shape, seed):
     return (k + 0.5) * (1.0 / (1 << 24))
 
 
+def stream_seed(seed, stream):
+    """The int64 `[2]` stateless seed of stream `stream` (int or int tensor) of scalar `seed`.
+
+    Different streams of one seed give independent noise, e.g. one stream per
+    sampling step.
+    """
+    return tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
+
+
+def normal_from_seed(shape, seed, dtype=tf.float32):
+    """Standard normal floats, identical with and without XLA (up to float rounding).
+
+    Box-Muller on two `uniform_from_seed` draws: `sqrt(-2 ln u1) cos(2 pi u2)`.
+
+    Args:
+      shape: int32 shape (list or 1-D tensor).
+      seed: scalar int or an int64 `[2]` stateless seed.
+      dtype: float dtype of the result.
+
+    Returns:
+      Tensor of `shape` and `dtype`.
+    """
+    shape = tf.convert_to_tensor(shape, tf.int32)
+    u = tf.cast(uniform_from_seed(tf.concat([[2], shape], axis=0), seed), dtype)
+    return tf.sqrt(-2.0 * tf.math.log(u[0])) * tf.cos((2.0 * math.pi) * u[1])
+
+
+def categorical_from_probs(probs, u):
+    """Inverse-CDF categorical sample: the first class whose CDF exceeds `u`.
+
+    Args:
+      probs: float [..., K] probabilities (normalised up to a constant).
+      u: float [...] uniform numbers in (0, 1).
+
+    Returns:
+      int32 [...] class indices in [0, K).
+    """
+    cdf = tf.cumsum(probs, axis=-1)
+    index = tf.reduce_sum(tf.cast(cdf <= u[..., None] * cdf[..., -1:], tf.int32), axis=-1)
+    return tf.minimum(index, tf.shape(probs)[-1] - 1)
+
+
 def categorical_from_uniform(logits, u):
     """Inverse-CDF categorical sample: the first class whose CDF exceeds `u`.
 
@@ -49,7 +93,4 @@ def categorical_from_uniform(logits, u):
     Returns:
       int32 [...] class indices in [0, K).
     """
-    cdf = tf.cumsum(tf.nn.softmax(logits, axis=-1), axis=-1)
-    threshold = u[..., None] * cdf[..., -1:]
-    index = tf.reduce_sum(tf.cast(cdf <= threshold, tf.int32), axis=-1)
-    return tf.minimum(index, tf.shape(logits)[-1] - 1)
+    return categorical_from_probs(tf.nn.softmax(logits, axis=-1), u)

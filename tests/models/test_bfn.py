@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgen import data, registry
-from tfgen.distributions import bfn
-from tfgen.models.bfn import BFNContinuous, BFNDiscrete, BFNDiscretised, BFNDiscreteText
+from tfgen import data, random, registry
+from tfgen.models.bfn import BFNContinuous, BFNDiscrete, BFNDiscreteText, BFNDiscretised
 
 NAMES = ["bfn_continuous", "bfn_discretised", "bfn_discrete", "bfn_discrete_text"]
 
@@ -79,7 +78,7 @@ def test_discrete_network_input_on_simplex_and_differentiable(model):
     """The network reads theta on the simplex; its output is differentiable in theta (Sec. 6)."""
     levels = model.example_features(2)[model.feature_key]
     x = model._to_data(levels)
-    noise = bfn.normal_noise(model._flow_noise_shape(x), [1, 2])
+    noise = random.normal_from_seed(model._flow_noise_shape(x), [1, 2])
     theta = model.flow.flow_sample(x, tf.constant([0.3, 0.8]), noise)
     np.testing.assert_allclose(tf.reduce_sum(theta, -1), 1.0, rtol=1e-5)
     assert float(tf.reduce_min(theta)) >= 0

@@ -31,64 +31,19 @@ with the defaults of the code's configs, beta_1 = 9 (binarised MNIST) and
 0.5625 (text): those configs produced the reported 77.87 nats/image and
 1.41 bits/char, so they are the settings the numbers belong to.
 
-Random numbers. Samplers and seeded losses draw through `uniform_noise` /
-`normal_noise`: Philox bits from `tf.random.stateless_uniform(dtype=uint32)`,
-turned into floats by integer arithmetic (and Box-Muller for normals), because
-XLA and the CPU kernels give the same Philox bits but convert them to floats
-differently. The same seed gives the same samples with or without XLA (up to
-float rounding of the network and of log/cos, ~1e-6).
+Random numbers. Samplers and seeded losses draw through `tfgen.random`
+(`uniform_from_seed`, `normal_from_seed`), so the same seed gives the same
+samples with or without XLA (up to float rounding of the network and of
+log/cos, ~1e-6).
 """
 
 import math
 
 import tensorflow as tf
 
-__all__ = ["ContinuousBFN", "DiscreteBFN", "DiscretisedBFN", "normal_noise", "uniform_noise",
-           "noise_seed"]
+from tfgen import random
 
-
-# ----------------------------------------------------------------- random numbers
-def noise_seed(seed, stream):
-    """A stateless seed int64 [2] for stream `stream` (int or int tensor) of `seed`."""
-    return tf.stack([tf.cast(seed, tf.int64), tf.cast(stream, tf.int64)])
-
-
-def uniform_noise(shape, seed):
-    """Uniform floats in the open interval (0, 1), identical with and without XLA.
-
-    Args:
-      shape: 1-D int shape.
-      seed: int64 [2] stateless seed.
-
-    Returns:
-      float32 tensor of `shape`: (24 high Philox bits + 0.5) / 2^24.
-    """
-    bits = tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=tf.uint32,
-                                       alg="philox")
-    high = tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32)
-    return (high + 0.5) * (1.0 / (1 << 24))
-
-
-def normal_noise(shape, seed):
-    """Standard normal floats from `uniform_noise` by the Box-Muller transform.
-
-    Args:
-      shape: 1-D int shape.
-      seed: int64 [2] stateless seed.
-
-    Returns:
-      float32 tensor of `shape`.
-    """
-    shape = tf.convert_to_tensor(shape, tf.int32)
-    u = uniform_noise(tf.concat([[2], shape], axis=0), seed)
-    return tf.sqrt(-2.0 * tf.math.log(u[0])) * tf.cos((2.0 * math.pi) * u[1])
-
-
-def categorical_from_uniform(probs, u):
-    """Inverse-CDF draw of a category per row of `probs` [..., K] with `u` [...] in (0, 1)."""
-    cdf = tf.cumsum(probs, axis=-1)
-    k = tf.reduce_sum(tf.cast(cdf <= u[..., None] * cdf[..., -1:], tf.int32), axis=-1)
-    return tf.minimum(k, tf.shape(probs)[-1] - 1)
+__all__ = ["ContinuousBFN", "DiscreteBFN", "DiscretisedBFN"]
 
 
 # ----------------------------------------------------------------------- helpers
@@ -177,7 +132,7 @@ class _BayesianFlow:
           network: callable `(network_input, t [B]) -> output` of the family.
           shape: the data shape [N, ...] (int32 tensor or list).
           steps: int32 [] n >= 1.
-          seed: int64 [] seed; the loop draws with `noise_seed(seed, 2 i + j)`.
+          seed: int64 [] seed; the loop draws with `random.stream_seed(seed, 2 i + j)`.
 
         Returns:
           The family's final sample (see `final_sample`).
@@ -192,12 +147,12 @@ class _BayesianFlow:
             t = ones * (tf.cast(i - 1, tf.float32) / n)
             out = network(self.network_input(state), t)
             alpha = self.alpha(tf.cast(i, tf.float32), n)
-            y = self.receiver_sample(state, t, out, alpha, noise_seed(seed, 2 * i))
+            y = self.receiver_sample(state, t, out, alpha, random.stream_seed(seed, 2 * i))
             return (i + 1, *self.bayesian_update(state, y, alpha))
 
         _, *state = tf.while_loop(lambda i, *_: i <= steps, body, (tf.constant(1), *state))
         out = network(self.network_input(state), ones)
-        return self.final_sample(tuple(state), out, noise_seed(seed, 1))
+        return self.final_sample(tuple(state), out, random.stream_seed(seed, 1))
 
 
 class ContinuousBFN(_BayesianFlow):
@@ -295,7 +250,7 @@ class ContinuousBFN(_BayesianFlow):
     # Sampling (Sec. 4.14): y ~ N(x_hat, 1/alpha); the result is x_hat(theta, 1).
     def receiver_sample(self, state, t, out, alpha, seed):
         x_hat = self.output_mean(state[0], t, out)
-        return self.sender_sample(x_hat, alpha, normal_noise(tf.shape(x_hat), seed))
+        return self.sender_sample(x_hat, alpha, random.normal_from_seed(tf.shape(x_hat), seed))
 
     def final_sample(self, state, out, seed):
         del seed
@@ -359,13 +314,13 @@ class DiscretisedBFN(ContinuousBFN):
     # Sampling (Sec. 5.5): k ~ p_O, y ~ N(k_c, 1/alpha); the result is k ~ p_O(theta; 1) (bin index).
     def receiver_sample(self, state, t, out, alpha, seed):
         probs = self.output_probs(state[0], t, out)
-        k = categorical_from_uniform(probs, uniform_noise(tf.shape(probs)[:-1], seed))
+        k = random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
         k_c = tf.gather(bin_centres(self.num_bins), k)
-        return self.sender_sample(k_c, alpha, normal_noise(tf.shape(k_c), seed + [0, 1]))
+        return self.sender_sample(k_c, alpha, random.normal_from_seed(tf.shape(k_c), seed + [0, 1]))
 
     def final_sample(self, state, out, seed):
         probs = self.output_probs(state[0], tf.ones(tf.shape(out)[:1]), out)
-        return categorical_from_uniform(probs, uniform_noise(tf.shape(probs)[:-1], seed))
+        return random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
 
 
 class DiscreteBFN(_BayesianFlow):
@@ -452,9 +407,9 @@ class DiscreteBFN(_BayesianFlow):
     # Sampling (Sec. 6.10): k ~ p_O, y ~ p_S(. | k; alpha); the result is k ~ p_O(theta; 1).
     def receiver_sample(self, state, t, out, alpha, seed):
         probs = self.output_probs(out)
-        k = categorical_from_uniform(probs, uniform_noise(tf.shape(probs)[:-1], seed))
-        return self.sender_sample(k, alpha, normal_noise(tf.shape(probs), seed + [0, 1]))
+        k = random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        return self.sender_sample(k, alpha, random.normal_from_seed(tf.shape(probs), seed + [0, 1]))
 
     def final_sample(self, state, out, seed):
         probs = self.output_probs(out)
-        return categorical_from_uniform(probs, uniform_noise(tf.shape(probs)[:-1], seed))
+        return random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))

@@ -46,23 +46,6 @@ def _key(seed):
     return tfgen_random.seed_pair(seed) if seed.shape.rank == 0 else tf.cast(seed, tf.int64)
 
 
-def stateless_standard_normal(shape, seed, dtype=tf.float32):
-    """Standard normal noise by Box-Muller on `tfgen.random.uniform_from_seed` (XLA-consistent).
-
-    Args:
-      shape: 1-D int shape.
-      seed: int scalar or [2] int64 key.
-      dtype: float dtype of the result.
-
-    Returns:
-      Tensor of `shape`, `sqrt(-2 log u1) cos(2 pi u2)`.
-    """
-    shape = tf.convert_to_tensor(shape, tf.int32)
-    u = tf.cast(tfgen_random.uniform_from_seed(tf.concat([[2], shape], axis=0), _key(seed)),
-                dtype)
-    return tf.sqrt(-2.0 * tf.math.log(u[0])) * tf.cos((2.0 * math.pi) * u[1])
-
-
 # ------------------------------------------------- the distributional transform
 
 
@@ -291,6 +274,6 @@ class MixtureOfDiagonalGaussians:
         shape = tf.concat([tf.cast(sample_shape, tf.int32), self.batch_shape_tensor()], axis=0)
         key = _key(seed)
         uniform = tf.cast(tfgen_random.uniform_from_seed(shape, key), self.loc.dtype)
-        normal = stateless_standard_normal(tf.concat([shape, tf.shape(self.loc)[-1:]], 0),
+        normal = tfgen_random.normal_from_seed(tf.concat([shape, tf.shape(self.loc)[-1:]], 0),
                                            key + tf.constant([1, 0], tf.int64), self.loc.dtype)
         return self.sample_from_noise(uniform, normal)

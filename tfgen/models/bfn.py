@@ -30,7 +30,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfgen import registry
+from tfgen import random, registry
 from tfgen.distributions import bfn
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer
 from tfgen.models.base import GenerativeModel
@@ -113,7 +113,7 @@ class BayesianFlowModel(GenerativeModel):
         """Output parameters Psi(theta, t) at t = 1 for flow samples of the data (noise seed 0)."""
         x = self._to_data(self._check_data(features))
         theta = self.flow.flow_sample(x, tf.ones(tf.shape(x)[:1]),
-                                      bfn.normal_noise(self._flow_noise_shape(x), [0, 3]))
+                                      random.normal_from_seed(self._flow_noise_shape(x), [0, 3]))
         return self._network(theta, tf.ones(tf.shape(x)[:1]))
 
     def _flow_noise_shape(self, x):
@@ -131,20 +131,20 @@ class BayesianFlowModel(GenerativeModel):
         batch = tf.shape(x)[:1]
         steps = tf.convert_to_tensor(steps, tf.int32)
         n = tf.cast(tf.maximum(steps, 1), tf.float32)
-        u = bfn.uniform_noise(batch, bfn.noise_seed(seed, 0))
+        u = random.uniform_from_seed(batch, random.stream_seed(seed, 0))
         i = tf.minimum(tf.floor(u * n), n - 1.0) + 1.0  # i ~ U{1..n}
         t = tf.where(steps > 0, (i - 1.0) / n, u)  # t_{i-1}, or t ~ U(0, 1)
         noise_shape = self._flow_noise_shape(x)
-        theta = self.flow.flow_sample(x, t, bfn.normal_noise(noise_shape, bfn.noise_seed(seed, 1)))
+        theta = self.flow.flow_sample(x, t, random.normal_from_seed(noise_shape, random.stream_seed(seed, 1)))
         out = self._network(theta, t)
         sum_dims = list(range(1, len(self.event_shape) + 1))
         l_inf = tf.reduce_sum(self.flow.continuous_time_loss(x, theta, t, out), sum_dims)
-        sender = bfn.normal_noise(noise_shape, bfn.noise_seed(seed, 2))
+        sender = random.normal_from_seed(noise_shape, random.stream_seed(seed, 2))
         l_n = tf.reduce_sum(self.flow.discrete_time_loss(x, theta, t, out, i, n, sender), sum_dims)
         loss = tf.where(steps > 0, l_n, l_inf)
         ones = tf.ones(batch)
         theta_1 = self.flow.flow_sample(x, ones,
-                                        bfn.normal_noise(noise_shape, bfn.noise_seed(seed, 3)))
+                                        random.normal_from_seed(noise_shape, random.stream_seed(seed, 3)))
         l_r = tf.reduce_sum(self.flow.reconstruction_loss(x, theta_1, self._network(theta_1, ones)),
                             sum_dims)
         return loss, l_r

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from tfgen import random as tfgen_random
 from tfgen import registry
-from tfgen.distributions.mixture import MixtureOfDiagonalGaussians, stateless_standard_normal
+from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
 from tfgen.models.base import GenerativeModel
 from tfgen.models.pixelcnn import _as_int, _as_shape, _named_function
 
@@ -169,7 +169,7 @@ class MixtureVAE(GenerativeModel):
 
     # -------------------------------------------------------------- sampling
     def _sample_images(self, num_samples, seed):
-        z = stateless_standard_normal(tf.stack([num_samples, self.latent_dim]), _key(seed, 1))
+        z = tfgen_random.normal_from_seed(tf.stack([num_samples, self.latent_dim]), _key(seed, 1))
         probs = tf.sigmoid(self.decode(z))
         u = tfgen_random.uniform_from_seed(tf.shape(probs), _key(seed, 2))
         shape = tf.concat([[num_samples], self.image_shape], axis=0)
