@@ -3,6 +3,7 @@
 from tfgen.layers.gated import GatedActivation
 from tfgen.layers.masked_conv import (HorizontalStackConv2D, MaskedConv2D, ShiftDown,
                                       VerticalStackConv2D, shift_down)
+from tfgen.layers.noisy_dense import NoisyDense
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "GatedPixelCNNBlock",
     "HorizontalStackConv2D",
     "MaskedConv2D",
+    "NoisyDense",
     "ShiftDown",
     "SpatialUpsampler",
     "VerticalStackConv2D",
