@@ -29,16 +29,18 @@ def uniform_from_seed(shape, seed):
       seed: scalar int (any integer dtype) or an int64 `[2]` stateless seed.
 
     Returns:
-      float32 tensor of `shape`; each value is `(k + 0.5) / 2**24` for a
-      24-bit integer `k` taken from Philox bits.
+      float32 tensor of `shape`; each value is `(k + 0.5) / 2**23` for a
+      23-bit integer `k` taken from Philox bits, so it lies in
+      [2**-24, 1 - 2**-24], which float32 represents exactly (24 bits would
+      round the top value to 1.0).
     """
     seed = tf.convert_to_tensor(seed)
     if seed.shape.rank == 0:
         seed = seed_pair(seed)
     bits = tf.random.stateless_uniform(shape, tf.cast(seed, tf.int64), minval=None, maxval=None,
                                        dtype=tf.uint32, alg="philox")
-    k = tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32)
-    return (k + 0.5) * (1.0 / (1 << 24))
+    k = tf.cast(tf.bitwise.right_shift(bits, tf.constant(9, tf.uint32)), tf.float32)
+    return (k + 0.5) * (1.0 / (1 << 23))
 
 
 def stream_seed(seed, stream):

@@ -29,6 +29,7 @@ LOGISTIC_ENTROPY = 2.0  # The entropy of a unit-scale logistic, in nats.
 
 def logistic_noise(u):
     """Unit logistic noise `ln u - ln(1 - u)` from uniforms u in (0, 1)."""
+    u = tf.convert_to_tensor(u, tf.float32)
     return tf.math.log(u) - tf.math.log1p(-u)
 
 
