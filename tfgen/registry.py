@@ -17,7 +17,6 @@ import types
 from typing import Any, Callable, Mapping, Optional, Tuple
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """A registered model.

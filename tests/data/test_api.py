@@ -9,6 +9,7 @@ from tfgen import data
 
 SMALL_OPTIONS = {
     "addition": {"num_digits": 3, "seq_len": 4},
+    "audio": {"clip_length": 256, "hop_length": 32, "frame_length": 64, "num_mels": 4},
     "copy": {"num_bits": 4, "max_len": 5},
     "digits": {},
     "mnist": {"view": "grey", "levels": 16},
@@ -18,7 +19,8 @@ SMALL_OPTIONS = {
 
 
 def test_names():
-    assert data.names() == ["addition", "copy", "digits", "mnist", "parity", "text"]
+    assert data.names() == ["addition", "audio", "copy", "digits", "mnist", "parity", "text"]
+    assert data.names() == sorted(SMALL_OPTIONS)  # Every dataset is covered below.
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))

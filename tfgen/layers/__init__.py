@@ -1,8 +1,13 @@
 """Reusable Keras layers (masked/causal convolutions, gated units, ...)."""
 
 from tfgen.layers.gated import GatedActivation
-from tfgen.layers.masked_conv import (HorizontalStackConv2D, MaskedConv2D, ShiftDown,
-                                      VerticalStackConv2D, shift_down)
+from tfgen.layers.masked_conv import (
+                                      HorizontalStackConv2D,
+                                      MaskedConv2D,
+                                      ShiftDown,
+                                      VerticalStackConv2D,
+                                      shift_down,
+)
 from tfgen.layers.noisy_dense import NoisyDense
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
 

@@ -7,17 +7,9 @@ generation time each layer keeps a queue of its past inputs, so one new
 output costs one matrix product instead of a convolution over the whole past.
 """
 
-import numpy as np
 import tensorflow as tf
 
-
-def check_positive_int(value, name):
-    """Returns `value` as an int, or raises TypeError/ValueError unless it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__}).")
-    if value < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {value}.")
-    return int(value)
+from tfgen.checks import check_int
 
 
 class CausalConv1D(tf.keras.layers.Layer):
@@ -46,9 +38,9 @@ class CausalConv1D(tf.keras.layers.Layer):
     def __init__(self, filters, kernel_size, dilation_rate=1, use_bias=True,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.filters = check_positive_int(filters, "filters")
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.dilation_rate = check_positive_int(dilation_rate, "dilation_rate")
+        self.filters = check_int(filters, "filters")
+        self.kernel_size = check_int(kernel_size, "kernel_size")
+        self.dilation_rate = check_int(dilation_rate, "dilation_rate")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
 

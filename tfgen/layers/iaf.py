@@ -19,7 +19,7 @@ import math
 
 import tensorflow as tf
 
-from tfgen.layers.causal_conv import check_positive_int
+from tfgen.checks import check_int
 from tfgen.layers.wavenet_block import WaveNetStack
 
 
@@ -63,11 +63,11 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
                 or not flow_layers:
             raise ValueError(f"flow_layers: expected a non-empty list of ints, got "
                              f"{flow_layers!r}.")
-        self.flow_layers = [check_positive_int(n, "flow_layers") for n in flow_layers]
-        self.layers_per_stack = check_positive_int(layers_per_stack, "layers_per_stack")
-        self.residual_channels = check_positive_int(residual_channels, "residual_channels")
-        self.skip_channels = check_positive_int(skip_channels, "skip_channels")
-        self.filter_width = check_positive_int(filter_width, "filter_width")
+        self.flow_layers = [check_int(n, "flow_layers") for n in flow_layers]
+        self.layers_per_stack = check_int(layers_per_stack, "layers_per_stack")
+        self.residual_channels = check_int(residual_channels, "residual_channels")
+        self.skip_channels = check_int(skip_channels, "skip_channels")
+        self.filter_width = check_int(filter_width, "filter_width")
         self.global_conditioning = bool(global_conditioning)
         self.local_conditioning = bool(local_conditioning)
         if isinstance(initial_scale, bool) or not isinstance(initial_scale, (int, float)) \

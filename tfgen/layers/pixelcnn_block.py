@@ -7,9 +7,14 @@ Decoders", arXiv 1606.05328, Sec. 2.1-2.3, Fig. 2.
 import tensorflow as tf
 
 from tfgen.layers.gated import GatedActivation
-from tfgen.layers.masked_conv import (HorizontalStackConv2D, VerticalStackConv2D,
-                                      _check_filters, _check_kernel_size, _check_mask_type,
-                                      shift_down)
+from tfgen.layers.masked_conv import (
+    HorizontalStackConv2D,
+    VerticalStackConv2D,
+    _check_filters,
+    _check_kernel_size,
+    _check_mask_type,
+    shift_down,
+)
 
 
 class GatedPixelCNNBlock(tf.keras.layers.Layer):

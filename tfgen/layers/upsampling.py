@@ -7,7 +7,7 @@ convolutional network (learned upsampling)".
 
 import tensorflow as tf
 
-from tfgen.layers.causal_conv import check_positive_int
+from tfgen.checks import check_int
 
 
 def upsampling_strides(factor):
@@ -16,7 +16,7 @@ def upsampling_strides(factor):
     >>> upsampling_strides(256)
     [16, 16]
     """
-    factor = check_positive_int(factor, "factor")
+    factor = check_int(factor, "factor")
     strides = []
     while factor > 1:
         stride = next((s for s in range(16, 1, -1) if factor % s == 0), factor)
@@ -47,8 +47,8 @@ class ConditioningUpsampler(tf.keras.layers.Layer):
     # WaveNet (1609.03499) Sec. 2.5: y = f(h), a learned transposed-convolution upsampling.
     def __init__(self, hop_length, filters, **kwargs):
         super().__init__(**kwargs)
-        self.hop_length = check_positive_int(hop_length, "hop_length")
-        self.filters = check_positive_int(filters, "filters")
+        self.hop_length = check_int(hop_length, "hop_length")
+        self.filters = check_int(filters, "filters")
         strides = upsampling_strides(self.hop_length)
         self.deconvs = [
             tf.keras.layers.Conv1DTranspose(

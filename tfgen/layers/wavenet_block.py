@@ -9,7 +9,8 @@ and log-scale) on logistic noise.
 
 import tensorflow as tf
 
-from tfgen.layers.causal_conv import CausalConv1D, check_positive_int
+from tfgen.checks import check_int
+from tfgen.layers.causal_conv import CausalConv1D
 from tfgen.layers.gated import GatedActivation
 
 
@@ -46,10 +47,10 @@ class WaveNetBlock(tf.keras.layers.Layer):
                  global_conditioning=False, local_conditioning=False, residual_output=True,
                  **kwargs):
         super().__init__(**kwargs)
-        self.residual_channels = check_positive_int(residual_channels, "residual_channels")
-        self.skip_channels = check_positive_int(skip_channels, "skip_channels")
-        self.dilation_rate = check_positive_int(dilation_rate, "dilation_rate")
-        self.filter_width = check_positive_int(filter_width, "filter_width")
+        self.residual_channels = check_int(residual_channels, "residual_channels")
+        self.skip_channels = check_int(skip_channels, "skip_channels")
+        self.dilation_rate = check_int(dilation_rate, "dilation_rate")
+        self.filter_width = check_int(filter_width, "filter_width")
         self.global_conditioning = bool(global_conditioning)
         self.local_conditioning = bool(local_conditioning)
         self.residual_output = bool(residual_output)
@@ -152,12 +153,12 @@ class WaveNetStack(tf.keras.layers.Layer):
                  residual_channels=64, skip_channels=128, filter_width=2,
                  global_conditioning=False, local_conditioning=False, **kwargs):
         super().__init__(**kwargs)
-        self.output_channels = check_positive_int(output_channels, "output_channels")
-        self.num_stacks = check_positive_int(num_stacks, "num_stacks")
-        self.layers_per_stack = check_positive_int(layers_per_stack, "layers_per_stack")
-        self.residual_channels = check_positive_int(residual_channels, "residual_channels")
-        self.skip_channels = check_positive_int(skip_channels, "skip_channels")
-        self.filter_width = check_positive_int(filter_width, "filter_width")
+        self.output_channels = check_int(output_channels, "output_channels")
+        self.num_stacks = check_int(num_stacks, "num_stacks")
+        self.layers_per_stack = check_int(layers_per_stack, "layers_per_stack")
+        self.residual_channels = check_int(residual_channels, "residual_channels")
+        self.skip_channels = check_int(skip_channels, "skip_channels")
+        self.filter_width = check_int(filter_width, "filter_width")
         self.global_conditioning = bool(global_conditioning)
         self.local_conditioning = bool(local_conditioning)
         self.input_conv = CausalConv1D(self.residual_channels, self.filter_width,

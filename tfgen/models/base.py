@@ -6,7 +6,26 @@ A model computes its training loss and its metrics (in the paper's units) in
 any `tf.distribute` strategy. Export signatures come from `signatures`.
 """
 
+import inspect
+
 import tensorflow as tf
+
+
+def signature_function(fn, specs):
+    """`tf.function(fn)` with `input_signature=specs`, taking arguments named after the specs.
+
+    SavedModel signatures are called with keyword arguments named after their
+    TensorSpecs; this gives `fn(**named_inputs)` exactly that calling convention.
+    """
+    signature = inspect.Signature([
+        inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs])
+
+    def wrapper(*args, **kwargs):
+        return fn(**signature.bind(*args, **kwargs).arguments)
+
+    wrapper.__signature__ = signature
+    wrapper.__name__ = fn.__name__
+    return tf.function(wrapper, input_signature=specs)
 
 
 class GenerativeModel(tf.keras.Model):

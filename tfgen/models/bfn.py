@@ -31,10 +31,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import random, registry
+from tfgen.checks import check_int, check_shape
 from tfgen.distributions import bfn
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer
-from tfgen.models.base import GenerativeModel
-from tfgen.models.pixelcnn import _as_int, _as_shape, _named_function
+from tfgen.models.base import GenerativeModel, signature_function
 
 _LN2 = math.log(2.0)
 
@@ -64,7 +64,7 @@ class BayesianFlowModel(GenerativeModel):
 
     def __init__(self, train_steps=0, **kwargs):
         super().__init__(**kwargs)
-        self.train_steps = _as_int(train_steps, "train_steps", 0)
+        self.train_steps = check_int(train_steps, "train_steps", 0)
         object.__setattr__(self, "_samplers", {})
 
     metric_names = ()
@@ -168,7 +168,7 @@ class BayesianFlowModel(GenerativeModel):
           steps: int n; L^n for n > 0, the continuous-time L^inf for 0.
           seed: int seed of the Monte Carlo noise.
         """
-        if not isinstance(steps, tf.Tensor) and _as_int(steps, "steps", 0) < 0:
+        if not isinstance(steps, tf.Tensor) and check_int(steps, "steps", 0) < 0:
             raise ValueError(f"steps: expected an int >= 0, got {steps}.")
         if not self.built:
             self(self.example_features(1))
@@ -201,8 +201,8 @@ class BayesianFlowModel(GenerativeModel):
             `jit_compile`). None draws one.
           jit_compile: run the loop under XLA (default) or as a plain graph loop.
         """
-        _as_int(num_samples, "num_samples", 1)
-        _as_int(steps, "steps", 1)
+        check_int(num_samples, "num_samples", 1)
+        check_int(steps, "steps", 1)
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
         if not self.built:
@@ -249,9 +249,9 @@ class BayesianFlowModel(GenerativeModel):
         def sample(num_samples, steps, seed):
             return {self.feature_key: self._sample_graph(num_samples, steps, seed, jit_compile)}
 
-        return {"serving_default": _named_function(density, density_specs),
-                "log_prob": _named_function(density, density_specs),
-                "sample": _named_function(sample, sample_specs)}
+        return {"serving_default": signature_function(density, density_specs),
+                "log_prob": signature_function(density, density_specs),
+                "sample": signature_function(sample, sample_specs)}
 
 
 class _ImageBFN(BayesianFlowModel):
@@ -259,9 +259,9 @@ class _ImageBFN(BayesianFlowModel):
 
     def __init__(self, image_shape, filters, num_blocks, train_steps, **kwargs):
         super().__init__(train_steps=train_steps, **kwargs)
-        self.event_shape = _as_shape(image_shape, "image_shape", 3)
-        self.filters = _as_int(filters, "filters", 1)
-        self.num_blocks = _as_int(num_blocks, "num_blocks", 1)
+        self.event_shape = check_shape(image_shape, "image_shape", 3)
+        self.filters = check_int(filters, "filters", 1)
+        self.num_blocks = check_int(num_blocks, "num_blocks", 1)
 
     def _build_network(self, output_per_variable):
         self.per_variable = () if output_per_variable is None else (output_per_variable,)
@@ -306,7 +306,7 @@ class BFNContinuous(_ImageBFN):
     def __init__(self, image_shape=(28, 28, 1), num_bins=256, sigma_1=0.001, t_min=1e-6,
                  filters=32, num_blocks=4, train_steps=0, **kwargs):
         super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
-        self.num_levels = _as_int(num_bins, "num_bins", 2)
+        self.num_levels = check_int(num_bins, "num_bins", 2)
         self.flow = bfn.ContinuousBFN(_as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min"),
                                       self.num_levels)
         self._build_network(None)
@@ -350,7 +350,7 @@ class BFNDiscretised(_ImageBFN):
     def __init__(self, image_shape=(28, 28, 1), num_bins=16, sigma_1=math.sqrt(1e-3), t_min=1e-6,
                  filters=32, num_blocks=4, train_steps=0, **kwargs):
         super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
-        self.num_levels = _as_int(num_bins, "num_bins", 2)
+        self.num_levels = check_int(num_bins, "num_bins", 2)
         self.flow = bfn.DiscretisedBFN(self.num_levels, _as_float(sigma_1, "sigma_1"),
                                        _as_float(t_min, "t_min"))
         self._build_network(2)
@@ -399,7 +399,7 @@ class BFNDiscrete(_ImageBFN):
     def __init__(self, image_shape=(28, 28, 1), num_classes=2, beta_1=9.0, filters=32,
                  num_blocks=4, train_steps=0, **kwargs):
         super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
-        self.num_levels = _as_int(num_classes, "num_classes", 2)
+        self.num_levels = check_int(num_classes, "num_classes", 2)
         self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
         self._build_network(self.num_levels)
 
@@ -446,14 +446,14 @@ class BFNDiscreteText(BayesianFlowModel):
     def __init__(self, seq_len=64, num_classes=256, beta_1=0.5625, model_dim=64, num_layers=2,
                  num_heads=4, train_steps=0, **kwargs):
         super().__init__(train_steps=train_steps, **kwargs)
-        self.event_shape = (_as_int(seq_len, "seq_len", 1),)
-        self.num_levels = _as_int(num_classes, "num_classes", 2)
+        self.event_shape = (check_int(seq_len, "seq_len", 1),)
+        self.num_levels = check_int(num_classes, "num_classes", 2)
         self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
         self.per_variable = (self.num_levels,)
         self.network = BFNTransformer(self.num_levels, self.event_shape[0],
-                                      _as_int(model_dim, "model_dim", 1),
-                                      _as_int(num_layers, "num_layers", 1),
-                                      _as_int(num_heads, "num_heads", 1), name="network")
+                                      check_int(model_dim, "model_dim", 1),
+                                      check_int(num_layers, "num_layers", 1),
+                                      check_int(num_heads, "num_heads", 1), name="network")
 
     def _to_data(self, levels):
         return levels

@@ -18,9 +18,9 @@ import tensorflow as tf
 
 from tfgen import random as tfgen_random
 from tfgen import registry
+from tfgen.checks import check_int, check_shape
 from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
-from tfgen.models.base import GenerativeModel
-from tfgen.models.pixelcnn import _as_int, _as_shape, _named_function
+from tfgen.models.base import GenerativeModel, signature_function
 
 _EVAL_SEED = 0  # The z-draw of evaluation and `serving_default`: same request, same answer.
 
@@ -76,13 +76,13 @@ class MixtureVAE(GenerativeModel):
     def __init__(self, image_shape=(28, 28, 1), num_components=3, latent_dim=16,
                  hidden_units=256, **kwargs):
         super().__init__(**kwargs)
-        self.image_shape = _as_shape(image_shape, "image_shape", 3)
+        self.image_shape = check_shape(image_shape, "image_shape", 3)
         if self.image_shape[2] != 1:
             raise ValueError(f"image_shape: expected a single channel (height, width, 1), got "
                              f"{self.image_shape}.")
-        self.num_components = _as_int(num_components, "num_components", 1)
-        self.latent_dim = _as_int(latent_dim, "latent_dim", 1)
-        self.hidden_units = _as_int(hidden_units, "hidden_units", 1)
+        self.num_components = check_int(num_components, "num_components", 1)
+        self.latent_dim = check_int(latent_dim, "latent_dim", 1)
+        self.hidden_units = check_int(hidden_units, "hidden_units", 1)
         k, d = self.num_components, self.latent_dim
         self.encoder = tf.keras.Sequential(
             [tf.keras.layers.Dense(self.hidden_units, "relu", name=f"encoder_{i}")
@@ -194,7 +194,7 @@ class MixtureVAE(GenerativeModel):
           `(image, probs)`: int32 [N, H, W, 1] and the Bernoulli means float32
           [N, H, W, 1].
         """
-        num_samples = _as_int(num_samples, "num_samples", 1)
+        num_samples = check_int(num_samples, "num_samples", 1)
         if not self.built:
             self(self.example_features(1))
         return self._sampler(bool(jit_compile))(tf.constant(num_samples, tf.int32),
@@ -238,6 +238,6 @@ class MixtureVAE(GenerativeModel):
             image, probs = loop(num_samples, seed)
             return {"image": image, "probs": probs}
 
-        return {"serving_default": _named_function(serving_default, [image_spec]),
-                "log_prob": _named_function(log_prob, [image_spec, num_samples_spec, seed_spec]),
-                "sample": _named_function(sample, [num_samples_spec, seed_spec])}
+        return {"serving_default": signature_function(serving_default, [image_spec]),
+                "log_prob": signature_function(log_prob, [image_spec, num_samples_spec, seed_spec]),
+                "sample": signature_function(sample, [num_samples_spec, seed_spec])}

@@ -35,13 +35,14 @@ import os
 
 import tensorflow as tf
 
-from tfgen import audio, random as tfgen_random, registry
+from tfgen import audio, registry
+from tfgen import random as tfgen_random
+from tfgen.checks import check_int
 from tfgen.distributions import distillation
-from tfgen.layers.causal_conv import check_positive_int
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.upsampling import ConditioningUpsampler
-from tfgen.models.base import GenerativeModel
-from tfgen.models.wavenet import WaveNet, _data_hparams, _named_function
+from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.wavenet import WaveNet, _data_hparams
 
 # The files `python -m training` writes into a run directory (training/loop.py).
 _RUN_CONFIG, _RUN_CHECKPOINTS = "config.json", "checkpoints"
@@ -173,12 +174,12 @@ class ParallelWaveNet(GenerativeModel):
                 or power_loss_weight < 0:
             raise ValueError(f"power_loss_weight: expected a float >= 0, got "
                              f"{power_loss_weight!r}.")
-        self.num_cross_entropy_samples = check_positive_int(num_cross_entropy_samples,
+        self.num_cross_entropy_samples = check_int(num_cross_entropy_samples,
                                                             "num_cross_entropy_samples")
         self.power_loss_weight = float(power_loss_weight)
-        self.stft_frame_length = check_positive_int(stft_frame_length, "stft_frame_length")
-        self.stft_hop_length = check_positive_int(stft_hop_length, "stft_hop_length")
-        self.conditioning_channels = check_positive_int(conditioning_channels,
+        self.stft_frame_length = check_int(stft_frame_length, "stft_frame_length")
+        self.stft_hop_length = check_int(stft_hop_length, "stft_hop_length")
+        self.conditioning_channels = check_int(conditioning_channels,
                                                         "conditioning_channels")
         self.teacher_config = dict(DEFAULT_TEACHER if teacher is None else teacher)
         self.teacher_dir = teacher_dir
@@ -343,7 +344,7 @@ class ParallelWaveNet(GenerativeModel):
           seed: int; the same seed gives the same samples. None draws one.
           temperature: float > 0 multiplying the logistic noise z.
         """
-        check_positive_int(num_samples, "num_samples")
+        check_int(num_samples, "num_samples")
         if speaker is None and mel is None:
             raise ValueError("speaker: expected int ids [batch] (they give the batch size), "
                              "got None.")
@@ -380,5 +381,5 @@ class ParallelWaveNet(GenerativeModel):
         def generate(num_samples, speaker, temperature, seed, mel=None):
             return pass_(num_samples, speaker, mel, seed, temperature)
 
-        function = _named_function(generate, specs)
+        function = signature_function(generate, specs)
         return {"serving_default": function, "generate": function}

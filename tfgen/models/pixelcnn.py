@@ -12,42 +12,15 @@ and the horizontal stack (1-row convolutions) once per pixel on the current
 row only; the result is exactly the logits of a full forward pass.
 """
 
-import inspect
 import math
 
 import numpy as np
 import tensorflow as tf
 
 from tfgen import random, registry
+from tfgen.checks import check_int, check_shape
 from tfgen.layers import GatedPixelCNNBlock, SpatialUpsampler
-from tfgen.models.base import GenerativeModel
-
-
-def _as_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}.")
-    return int(value)
-
-
-def _as_shape(value, name, rank):
-    if not isinstance(value, (list, tuple)) or len(value) != rank:
-        raise ValueError(f"{name}: expected a sequence of {rank} ints, got {value!r}.")
-    return tuple(_as_int(v, name, 1) for v in value)
-
-
-def _named_function(fn, specs):
-    """`tf.function(fn)` with `input_signature=specs`, taking arguments named after the specs."""
-    signature = inspect.Signature([
-        inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs])
-
-    def wrapper(*args, **kwargs):
-        return fn(**signature.bind(*args, **kwargs).arguments)
-
-    wrapper.__signature__ = signature
-    wrapper.__name__ = fn.__name__
-    return tf.function(wrapper, input_signature=specs)
+from tfgen.models.base import GenerativeModel, signature_function
 
 
 @registry.register(
@@ -101,20 +74,20 @@ class PixelCNN(GenerativeModel):
                  spatial_shape=None, num_layers=8, filters=32, kernel_size=5,
                  first_kernel_size=7, output_filters=64, **kwargs):
         super().__init__(**kwargs)
-        self.image_shape = _as_shape(image_shape, "image_shape", 3)
+        self.image_shape = check_shape(image_shape, "image_shape", 3)
         if self.image_shape[2] != 1:
             raise ValueError(f"image_shape: expected a single channel (height, width, 1), got "
                              f"{self.image_shape[2]} channels in {self.image_shape}; this "
                              f"PixelCNN models grey images only.")
-        self.num_levels = _as_int(num_levels, "num_levels", 2)
-        self.num_classes = _as_int(num_classes, "num_classes", 0)
+        self.num_levels = check_int(num_levels, "num_levels", 2)
+        self.num_classes = check_int(num_classes, "num_classes", 0)
         self.spatial_shape = (None if spatial_shape is None
-                              else _as_shape(spatial_shape, "spatial_shape", 3))
-        self.num_layers = _as_int(num_layers, "num_layers", 1)
-        self.filters = _as_int(filters, "filters", 1)
-        self.kernel_size = _as_int(kernel_size, "kernel_size", 1)
-        self.first_kernel_size = _as_int(first_kernel_size, "first_kernel_size", 3)
-        self.output_filters = _as_int(output_filters, "output_filters", 1)
+                              else check_shape(spatial_shape, "spatial_shape", 3))
+        self.num_layers = check_int(num_layers, "num_layers", 1)
+        self.filters = check_int(filters, "filters", 1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", 1)
+        self.first_kernel_size = check_int(first_kernel_size, "first_kernel_size", 3)
+        self.output_filters = check_int(output_filters, "output_filters", 1)
 
         self.blocks = [
             GatedPixelCNNBlock(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
@@ -424,6 +397,6 @@ class PixelCNN(GenerativeModel):
             return {"image": self._sample_graph(n, label, spatial, seed, temperature,
                                                 jit_compile)}
 
-        return {"serving_default": _named_function(density, density_specs),
-                "log_prob": _named_function(density, density_specs),
-                "sample": _named_function(sample, sample_specs)}
+        return {"serving_default": signature_function(density, density_specs),
+                "log_prob": signature_function(density, density_specs),
+                "sample": signature_function(sample, sample_specs)}

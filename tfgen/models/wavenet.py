@@ -20,32 +20,21 @@ uniform noise made from Philox bits (`tfgen.random`).
 Units: `log_prob` in nats per example (clip); the metric `bits_per_sample`.
 """
 
-import inspect
 import math
 
 import tensorflow as tf
 
-from tfgen import audio, random as tfgen_random, registry
+from tfgen import audio, registry
+from tfgen import random as tfgen_random
+from tfgen.checks import check_int
 from tfgen.distributions import DiscretizedLogisticMixture
-from tfgen.layers.causal_conv import check_positive_int
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.layers.wavenet_block import WaveNetStack
-from tfgen.models.base import GenerativeModel
+from tfgen.models.base import GenerativeModel, signature_function
 
 OUTPUTS = ("softmax", "logistic_mixture")
 
 
-def _named_function(fn, specs):
-    """`tf.function(fn)` with `input_signature=specs`, taking arguments named after the specs."""
-    signature = inspect.Signature([
-        inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs])
-
-    def wrapper(*args, **kwargs):
-        return fn(**signature.bind(*args, **kwargs).arguments)
-
-    wrapper.__signature__ = signature
-    wrapper.__name__ = fn.__name__
-    return tf.function(wrapper, input_signature=specs)
 
 
 def _data_hparams(info):
@@ -122,13 +111,13 @@ class WaveNet(GenerativeModel):
             raise TypeError(f"local_conditioning: expected a bool, got {local_conditioning!r}.")
         self.num_speakers = num_speakers
         self.local_conditioning = local_conditioning
-        self.num_mels = check_positive_int(num_mels, "num_mels")
-        self.hop_length = check_positive_int(hop_length, "hop_length")
-        self.conditioning_channels = check_positive_int(conditioning_channels,
+        self.num_mels = check_int(num_mels, "num_mels")
+        self.hop_length = check_int(hop_length, "hop_length")
+        self.conditioning_channels = check_int(conditioning_channels,
                                                         "conditioning_channels")
         self.output_type = output
-        self.num_mixtures = check_positive_int(num_mixtures, "num_mixtures")
-        self.clip_length = check_positive_int(clip_length, "clip_length")
+        self.num_mixtures = check_int(num_mixtures, "num_mixtures")
+        self.clip_length = check_int(clip_length, "clip_length")
         if local_conditioning and self.clip_length % self.hop_length:
             raise ValueError(f"clip_length: expected a multiple of hop_length="
                              f"{self.hop_length}, got {self.clip_length}.")
@@ -343,7 +332,7 @@ class WaveNet(GenerativeModel):
           method: "fast" (queues, one step per layer per sample) or "naive"
             (the whole stack on the growing waveform; plain graph only).
         """
-        check_positive_int(num_samples, "num_samples")
+        check_int(num_samples, "num_samples")
         if speaker is None and mel is None:
             raise ValueError("speaker: expected int ids [batch] (they give the batch size), "
                              "got None.")
@@ -408,6 +397,6 @@ class WaveNet(GenerativeModel):
             codes = self._generate(num_samples, speaker, mel, seed, temperature, jit_compile)
             return {"audio": codes, "waveform": audio.mu_law_decode(codes)}
 
-        return {"serving_default": _named_function(density, density_specs),
-                "log_prob": _named_function(density, density_specs),
-                "generate": _named_function(generate, generate_specs)}
+        return {"serving_default": signature_function(density, density_specs),
+                "log_prob": signature_function(density, density_specs),
+                "generate": signature_function(generate, generate_specs)}

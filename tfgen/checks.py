@@ -1,0 +1,28 @@
+"""Argument checks shared by layers and models.
+
+Each returns the checked value in its plain Python form, or raises a
+`TypeError`/`ValueError` whose message says what was expected and what arrived.
+"""
+
+import numpy as np
+
+
+def check_int(value, name, minimum=1):
+    """Returns `value` as an int, unless it is not an int >= `minimum`.
+
+    Raises:
+      TypeError: for a non-integer (bools count as non-integers).
+      ValueError: for an integer below `minimum`.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {value!r} ({type(value).__name__}).")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}.")
+    return int(value)
+
+
+def check_shape(value, name, rank):
+    """Returns `value` as a tuple of `rank` positive ints (a list is accepted too)."""
+    if not isinstance(value, (list, tuple)) or len(value) != rank:
+        raise ValueError(f"{name}: expected a sequence of {rank} ints, got {value!r}.")
+    return tuple(check_int(v, name, 1) for v in value)
