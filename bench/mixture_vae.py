@@ -5,8 +5,8 @@ posterior) and K > 1 (a mixture posterior differentiated with Graves'
 implicit gradients, arXiv 1607.05690) for the same number of steps and batch
 size, then scores both on the 1,000-image test split: the ELBO (averaged over
 `--elbo_draws` posterior draws per image) and the importance-weighted bound
-with `--iw_samples` samples. Writes its table into docs/RESULTS.md (or
-`--results`).
+with `--iw_samples` samples. Writes its table into docs/RESULTS.md (unless
+`--nowrite`).
 
     python bench/mixture_vae.py [--steps 5000] [--batch_size 64] [--components 1,3]
 """
@@ -31,7 +31,6 @@ flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_list("components", ["1", "3"], "num_components of the models to compare.")
 flags.DEFINE_integer("elbo_draws", 10, "Posterior draws per test image for the ELBO.")
 flags.DEFINE_integer("iw_samples", 100, "Importance samples of the log_prob bound.")
-flags.DEFINE_string("results", results.RESULTS, "Markdown file whose block is replaced.")
 
 
 def _test_images():
@@ -80,7 +79,7 @@ def main(argv):
             f"the test images, shows whether the components are used; {results.machine()}.\n\n")
     text += results.markdown_table(("q(z|x)", "test -ELBO", f"test -L_{FLAGS.iw_samples}",
                                     "weight entropy / max (nats)", "ms/step"), rows)
-    results.write_block("mixture_vae", text, FLAGS.results)
+    results.write_block("mixture_vae", text)
 
 
 if __name__ == "__main__":

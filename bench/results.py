@@ -1,6 +1,6 @@
 """Shared by the bench scripts: timing and writing tables into docs/RESULTS.md.
 
-Each script owns one block of RESULTS.md between `<!-- bench:NAME -->` and
+Each script prints its table and owns one block of RESULTS.md between `<!-- bench:NAME -->` and
 `<!-- /bench:NAME -->`; re-running the script replaces only that block.
 """
 
@@ -10,6 +10,9 @@ import re
 import time
 
 import numpy as np
+from absl import flags
+
+flags.DEFINE_bool("write", True, "Write the table into docs/RESULTS.md (--nowrite only prints it).")
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
                        "RESULTS.md")
@@ -39,7 +42,13 @@ def machine():
 
 
 def write_block(name, text, path=RESULTS):
-    """Replaces the `bench:name` block of RESULTS.md with `text` (appends it if absent)."""
+    """Prints `text` and, unless `--nowrite`, replaces the `bench:name` block of RESULTS.md.
+
+    The block is appended when RESULTS.md has none.
+    """
+    print(text)
+    if not flags.FLAGS.write:
+        return
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{begin}\n{text.strip()}\n{end}"
     content = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
@@ -50,4 +59,3 @@ def write_block(name, text, path=RESULTS):
         content = content.rstrip("\n") + "\n\n" + block + "\n"
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(content)
-    print(text)
