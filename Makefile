@@ -19,9 +19,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
+BENCHES := serving pixelcnn_sampling pixelcnn_mnist wavenet bfn mixture_vae
+
 bench: $(STAMP)
-	$(BIN)/python bench/serving.py
-	$(BIN)/python bench/pixelcnn_sampling.py
+	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
