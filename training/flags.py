@@ -28,4 +28,7 @@ def define_flags():
                          "Test batches evaluated at the end (-1: all, 0: none).")
     flags.DEFINE_bool("deterministic", False, "tf.config.experimental.enable_op_determinism().")
     flags.DEFINE_string("final_weights", None, "Write this process's final weights to this .npz.")
+    flags.DEFINE_string("env", "CartPole-v1", "RL (--model a3c): the suite_gym environment.")
+    flags.DEFINE_integer("threads", 1, "RL (--model a3c): actor-learner threads; --steps "
+                         "counts environment frames.")
     flags.mark_flags_as_required(["model", "model_dir"])

@@ -33,12 +33,12 @@ sampled network can be held fixed over a rollout and replayed for its gradient.
 """
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 from tf_agents.keras_layers import dynamic_unroll_layer, permanent_variable_rate_dropout
 from tf_agents.networks import encoding_network, network, q_network
 from tf_agents.specs import distribution_spec, tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import nest_utils
-import tensorflow_probability as tfp
 
 from tfgen.layers.noisy_dense import NoisyDense, split_noise_seed
 
