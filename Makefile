@@ -19,7 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
 
-BENCHES := serving pixelcnn_sampling pixelcnn_mnist wavenet bfn mixture_vae
+BENCHES := serving pixelcnn_sampling pixelcnn_mnist wavenet bfn mixture_vae a3c
 
 bench: $(STAMP)
 	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py || exit 1; done

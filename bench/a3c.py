@@ -2,25 +2,30 @@
 
     python bench/a3c.py [--frames 40000] [--seeds 0,1]
 
-Prints a markdown table (mean episode return in frame windows, frames per
-second, wall-clock) for the lead to place in docs/RESULTS.md. The learners
+Writes a markdown table (mean episode return in frame windows, frames per
+second, wall-clock) into docs/RESULTS.md (unless `--nowrite`). The learners
 are Python threads sharing TensorFlow variables; on a 2-core machine more than
 two threads mainly interleave, so the comparison is of data efficiency (return
 per frame) as much as of wall-clock speed.
 """
 
-import argparse
 import itertools
 import os
 import sys
 import time
 
 import numpy as np
+from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results  # noqa: E402
 
-from bench.results import machine, markdown_table
-from tfgen.rl.a3c import A3C
+from tfgen.rl.a3c import A3C  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("frames", 40_000, "Environment frames per run.")
+flags.DEFINE_list("seeds", ["0", "1"], "Seeds of the runs.")
+flags.DEFINE_list("threads", ["1", "2", "4"], "Numbers of actor-learner threads.")
 
 
 def run(threads, frames, seed, windows):
@@ -37,27 +42,24 @@ def run(threads, frames, seed, windows):
     return means, seconds, a3c.frames / seconds
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=40_000)
-    parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--threads", default="1,2,4")
-    args = parser.parse_args()
-    windows = np.linspace(0, args.frames, 5).astype(int)
+def main(argv):
+    del argv
+    windows = np.linspace(0, FLAGS.frames, 5).astype(int)
     header = (["threads", "seed"] + [f"return {lo // 1000}-{hi // 1000}k"
                                      for lo, hi in itertools.pairwise(windows)]
               + ["frames/s", "wall-clock s"])
     rows = []
-    for threads in (int(t) for t in args.threads.split(",")):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            means, seconds, fps = run(threads, args.frames, seed, windows)
+    for threads in map(int, FLAGS.threads):
+        for seed in map(int, FLAGS.seeds):
+            means, seconds, fps = run(threads, FLAGS.frames, seed, windows)
             rows.append([threads, seed] + [f"{m:.1f}" for m in means]
                         + [f"{fps:.0f}", f"{seconds:.1f}"])
             print(rows[-1], flush=True)
-    print(f"\nA3C, CartPole-v1, {args.frames} frames, t_max=5, fc 64, "
-          f"shared RMSProp lr 3e-3 annealed; {machine()}\n")
-    print(markdown_table(header, rows))
+    text = (f"A3C, CartPole-v1, {FLAGS.frames} frames per run, t_max=5, one hidden layer of 64, "
+            f"shared RMSProp lr 3e-3 annealed to 0; mean episode return of the episodes "
+            f"that end in each frame window; {results.machine()}.\n\n")
+    results.write_block("a3c", text + results.markdown_table(header, rows))
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)
