@@ -14,7 +14,7 @@ $(STAMP): setup.py | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m training.demo
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m training.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 tests
