@@ -22,7 +22,7 @@ test: $(STAMP)
 BENCHES := serving pixelcnn_sampling pixelcnn_mnist wavenet bfn mixture_vae a3c
 
 bench: $(STAMP)
-	for bench in $(BENCHES); do $(BIN)/python bench/$$bench.py || exit 1; done
+	for bench in $(BENCHES); do $(BIN)/python -m bench.$$bench || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

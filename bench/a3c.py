@@ -1,6 +1,6 @@
 """A3C on CartPole-v1 with 1, 2 and 4 actor-learner threads: return against frames and time.
 
-    python bench/a3c.py [--frames 40000] [--seeds 0,1]
+    python -m bench.a3c [--frames 40000] [--seeds 0,1]
 
 Writes a markdown table (mean episode return in frame windows, frames per
 second, wall-clock) into docs/RESULTS.md (unless `--nowrite`). The learners
@@ -10,17 +10,13 @@ per frame) as much as of wall-clock speed.
 """
 
 import itertools
-import os
-import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-from tfgen.rl.a3c import A3C  # noqa: E402
+from bench import results
+from tfgen.rl.a3c import A3C
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("frames", 40_000, "Environment frames per run.")

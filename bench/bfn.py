@@ -5,7 +5,7 @@ Both run the same exported `sample` signature (the n-step `tf.while_loop` of
 in one run, and check that they give the same samples. The weights are
 untrained: the time per step does not depend on them.
 
-    python bench/bfn.py [--models bfn_discrete,bfn_discrete_text] [--steps 10,25,100]
+    python -m bench.bfn [--models bfn_discrete,bfn_discrete_text] [--steps 10,25,100]
                         [--batch_size 16] [--repeats 3] [--tiny] [--nowrite]
 
 `--tiny` uses the models' small test hyper-parameters and datasets (a quick
@@ -13,17 +13,13 @@ check that the script runs, printed only); otherwise the table goes into
 docs/RESULTS.md (block `bfn_sampling`) unless `--nowrite`.
 """
 
-import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-from tfgen import registry  # noqa: E402
+from bench import results
+from tfgen import registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["bfn_continuous", "bfn_discretised", "bfn_discrete",

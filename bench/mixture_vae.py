@@ -8,21 +8,17 @@ size, then scores both on the 1,000-image test split: the ELBO (averaged over
 with `--iw_samples` samples. Writes its table into docs/RESULTS.md (unless
 `--nowrite`).
 
-    python bench/mixture_vae.py [--steps 5000] [--batch_size 64] [--components 1,3]
+    python -m bench.mixture_vae [--steps 5000] [--batch_size 64] [--components 1,3]
 """
 
-import os
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-from tfgen import data, registry  # noqa: E402
+from bench import results
+from tfgen import data, registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 5000, "Training steps per model.")

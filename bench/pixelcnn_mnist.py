@@ -6,20 +6,16 @@ and sets them beside an independent-pixel (per-pixel Bernoulli) baseline
 fitted on the same training split and beside the papers' numbers. The table
 goes into docs/RESULTS.md.
 
-    python bench/pixelcnn_mnist.py [--steps 1000] [--batch_size 32]
+    python -m bench.pixelcnn_mnist [--steps 1000] [--batch_size 32]
 """
 
-import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-from tfgen import data, registry  # noqa: E402
+from bench import results
+from tfgen import data, registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 1000, "Training steps per model.")

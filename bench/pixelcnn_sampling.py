@@ -4,20 +4,16 @@ Both run the same `sample` signature (a `tf.while_loop` over the pixels in
 raster order) of the same model with the same seed, side by side in one run;
 the table goes into docs/RESULTS.md.
 
-    python bench/pixelcnn_sampling.py [--batch_sizes 1,16] [--repeats 3]
+    python -m bench.pixelcnn_sampling [--batch_sizes 1,16] [--repeats 3]
 """
 
-import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-from tfgen import registry  # noqa: E402
+from bench import results
+from tfgen import registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batch_sizes", ["1", "16"], "Numbers of images sampled per call.")

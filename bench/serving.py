@@ -7,11 +7,10 @@ the real `PredictionServiceStub` and through `tf.saved_model.load(...)
 .signatures["serving_default"]` in this process. The ratio of the two is the
 server's overhead (serialisation, gRPC, the request checks).
 
-    python bench/serving.py [--requests 200] [--batch_sizes 1,64]
+    python -m bench.serving [--requests 200] [--batch_sizes 1,64]
 """
 
 import os
-import sys
 import tempfile
 
 import numpy as np
@@ -19,12 +18,10 @@ import tensorflow as tf
 from absl import app, flags
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-import export  # noqa: E402
-from serving.process import ServerProcess  # noqa: E402
-from tfgen import registry  # noqa: E402
+import export
+from bench import results
+from serving.process import ServerProcess
+from tfgen import registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("batch_sizes", ["1", "64"], "Images per request.")

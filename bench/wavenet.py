@@ -7,23 +7,20 @@ docs/RESULTS.md. Naive generation re-runs the whole causal stack on the
 growing waveform for every sample, so its cost per sample grows with the
 length: it is timed on `--naive_samples` only and says so.
 
-    python bench/wavenet.py [--num_samples 16000] [--naive_samples 500] [--repeats 2]
-    python bench/wavenet.py --tiny   # a seconds-long smoke run of the script
+    python -m bench.wavenet [--num_samples 16000] [--naive_samples 500] [--repeats 2]
+    python -m bench.wavenet --tiny   # a seconds-long smoke run of the script
 """
 
 import os
-import sys
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import results  # noqa: E402
-
-import export  # noqa: E402
-from tfgen import audio, registry  # noqa: E402
+import export
+from bench import results
+from tfgen import audio, registry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("num_samples", audio.SAMPLE_RATE, "Samples per fast-generation call.")
