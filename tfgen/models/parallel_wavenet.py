@@ -42,7 +42,7 @@ from tfgen.distributions import distillation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.models.base import GenerativeModel, signature_function
-from tfgen.models.wavenet import WaveNet, _data_hparams
+from tfgen.models.wavenet import STACK_HPARAMS, TEST_AUDIO_OPTIONS, WaveNet, _data_hparams
 
 # The files `python -m training` writes into a run directory (training/loop.py).
 _RUN_CONFIG, _RUN_CHECKPOINTS = "config.json", "checkpoints"
@@ -90,16 +90,7 @@ def _teacher_hparams(teacher, teacher_dir, shared):
     "parallel_wavenet",
     hparams={
         "flow_layers": [10, 10, 10, 30],
-        "layers_per_stack": 10,
-        "residual_channels": 64,
-        "skip_channels": 128,
-        "filter_width": 2,
-        "num_speakers": 4,
-        "local_conditioning": False,
-        "num_mels": 40,
-        "hop_length": 256,
-        "conditioning_channels": 32,
-        "clip_length": 8192,
+        **STACK_HPARAMS,
         "initial_scale": 0.05,
         "num_cross_entropy_samples": 16,
         "power_loss_weight": 0.1,
@@ -119,8 +110,7 @@ def _teacher_hparams(teacher, teacher_dir, shared):
                               "skip_channels": 16, "conditioning_channels": 4,
                               "num_mixtures": 2}},
     test_dataset="audio",
-    test_dataset_options={"clip_length": 128, "hop_length": 32, "frame_length": 64,
-                          "num_mels": 4},
+    test_dataset_options=TEST_AUDIO_OPTIONS,
 )
 class ParallelWaveNet(GenerativeModel):
     """An IAF student distilled from a frozen WaveNet teacher.

@@ -44,23 +44,26 @@ def _data_hparams(info):
             "num_mels": num_mels, "num_speakers": info.num_classes or 0}
 
 
+# Stack and conditioning defaults shared with the Parallel WaveNet student.
+STACK_HPARAMS = {
+    "layers_per_stack": 10,
+    "residual_channels": 64,
+    "skip_channels": 128,
+    "filter_width": 2,
+    "num_speakers": 4,
+    "local_conditioning": False,
+    "num_mels": 40,
+    "hop_length": 256,
+    "conditioning_channels": 32,
+    "clip_length": 8192,
+}
+# Short clips for the fast tests.
+TEST_AUDIO_OPTIONS = {"clip_length": 128, "hop_length": 32, "frame_length": 64, "num_mels": 4}
+
+
 @registry.register(
     "wavenet",
-    hparams={
-        "num_stacks": 2,
-        "layers_per_stack": 10,
-        "residual_channels": 64,
-        "skip_channels": 128,
-        "filter_width": 2,
-        "num_speakers": 4,
-        "local_conditioning": False,
-        "num_mels": 40,
-        "hop_length": 256,
-        "conditioning_channels": 32,
-        "output": "softmax",
-        "num_mixtures": 10,
-        "clip_length": 8192,
-    },
+    hparams={"num_stacks": 2, **STACK_HPARAMS, "output": "softmax", "num_mixtures": 10},
     dataset="audio",
     data_hparams=_data_hparams,
     signatures=("serving_default", "log_prob", "generate"),
@@ -68,8 +71,7 @@ def _data_hparams(info):
                   "skip_channels": 16, "local_conditioning": True,
                   "conditioning_channels": 4},
     test_dataset="audio",
-    test_dataset_options={"clip_length": 128, "hop_length": 32, "frame_length": 64,
-                          "num_mels": 4},
+    test_dataset_options=TEST_AUDIO_OPTIONS,
 )
 class WaveNet(GenerativeModel):
     """WaveNet over 8-bit mu-law audio, with speaker and log-mel conditioning.
