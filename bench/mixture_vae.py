@@ -73,7 +73,7 @@ def main(argv):
             f"{FLAGS.elbo_draws} draws per image, IW bound with {FLAGS.iw_samples} samples "
             f"(nats/image, lower is better); the entropy of q's mixture weights, averaged over "
             f"the test images, shows whether the components are used; {results.machine()}.\n\n")
-    text += results.markdown_table(("q(z|x)", "test -ELBO", f"test -L_{FLAGS.iw_samples}",
+    text += results.markdown_table(("q(z\\|x)", "test -ELBO", f"test -L_{FLAGS.iw_samples}",
                                     "weight entropy / max (nats)", "ms/step"), rows)
     results.write_block("mixture_vae", text)
 
