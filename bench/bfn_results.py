@@ -1,0 +1,187 @@
+"""Bayesian Flow Networks: nats/image on binarised MNIST, bits/char on `text`, samples vs steps.
+
+1. Trains `bfn_discrete` on binarised `mnist` (the embedded 5k subset, 4,000
+   train / 1,000 test images) with Keras `fit` for at most `--mnist_steps`
+   steps or `--mnist_seconds` seconds, whichever comes first, and scores the
+   1,000 test images with the continuous-time bound L^inf + L^r and the n-step
+   bounds L^n + L^r (n = 10, 25, 100), beside the Gated PixelCNN's numbers on
+   the same split (docs/RESULTS.md, block `pixelcnn_mnist`) and the paper's.
+2. Trains `bfn_discrete_text` on `text` the same way (`--text_steps`,
+   `--text_seconds`) and reports test bits/char (L^inf + L^r).
+3. Draws `bfn_discrete` samples with 10, 25 and 100 steps into a PNG grid
+   (rows = steps, the same seed on every row): docs/bfn_samples.png.
+4. Writes the table into docs/RESULTS.md (block `bfn_results`) unless `--nowrite`.
+
+    python -m bench.bfn_results [--mnist_steps 2000] [--mnist_seconds 340]
+                                [--text_steps 2000] [--text_seconds 160] [--nowrite]
+
+The time caps keep the run inside a fixed wall-clock budget on a small CPU
+machine; the table states how many steps were actually taken.
+"""
+
+
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from bench import results
+from tfgen import data, registry
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("mnist_steps", 2000, "Maximum training steps for bfn_discrete on mnist.")
+flags.DEFINE_float("mnist_seconds", 340.0, "Training time cap (s) for bfn_discrete.")
+flags.DEFINE_integer("text_steps", 2000, "Maximum training steps for bfn_discrete_text.")
+flags.DEFINE_float("text_seconds", 160.0, "Training time cap (s) for bfn_discrete_text.")
+flags.DEFINE_integer("batch_size", 32, "Training batch size.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_integer("seq_len", 64, "Sequence length of `text` examples.")
+flags.DEFINE_list("eval_steps", ["10", "25", "100"], "n of the n-step bounds and sample rows.")
+flags.DEFINE_integer("num_samples", 10, "Samples per row of the PNG grid.")
+flags.DEFINE_string("plot", os.path.join(os.path.dirname(results.RESULTS), "bfn_samples.png"),
+                    "Where to write the sample grid.")
+
+PIXELCNN_UNCONDITIONAL = 65.56  # docs/RESULTS.md, block pixelcnn_mnist, same 1,000 test images
+PIXELCNN_CONDITIONAL = 61.13
+PAPER_MNIST = 77.87  # BFN paper, binarised MNIST (60k train / 10k test), L^inf-trained
+PAPER_TEXT8 = 1.41  # BFN paper, text8 (90M characters, 256-character context)
+
+
+class _TimeLimit(tf.keras.callbacks.Callback):
+    """Stops `fit` after `seconds` of training and counts the steps taken."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self.steps = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.elapsed = time.perf_counter() - self.start
+
+
+def _split(name, split, **options):
+    batches = list(data.load(name, split, batch_size=1000, shuffle=False, **options))
+    return {key: np.concatenate([b[key].numpy() for b in batches]) for key in batches[0]}
+
+
+def _train(name, overrides, dataset, options, max_steps, seconds):
+    tf.keras.utils.set_random_seed(0)
+    model = registry.build(name, overrides)
+    model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate), jit_compile=True)
+    train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, **options)
+    limit = _TimeLimit(seconds)
+    model.fit(train, steps_per_epoch=max_steps, epochs=1, verbose=2, callbacks=[limit])
+    return model, limit
+
+
+def _score(model, features, steps, batch=250):
+    """Mean bound (nats per example) over `features`, one Monte Carlo sample each."""
+    log_prob = tf.function(lambda f, s: model.log_prob(f, steps=steps, seed=s))
+    count = len(next(iter(features.values())))
+    nats = [-log_prob({k: v[i:i + batch] for k, v in features.items()},
+                      tf.constant(i, tf.int64))
+            for i in range(0, count, batch)]
+    return float(np.mean(np.concatenate(nats)))
+
+
+def _write_grid(model, steps_list, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [model.sample(FLAGS.num_samples, steps=n, seed=1).numpy()[..., 0] for n in steps_list]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(FLAGS.num_samples * 0.8, len(rows) * 0.95))
+    for ax, n, images in zip(np.atleast_1d(axes), steps_list, rows):
+        ax.imshow(np.concatenate(list(images), axis=1), cmap="gray_r", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"n = {n}", rotation=0, ha="right", va="center")
+    fig.suptitle("bfn_discrete samples on binarised MNIST (rows: sampling steps, same seed)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv):
+    del argv
+    wall = time.perf_counter()
+    eval_steps = [int(n) for n in FLAGS.eval_steps]
+    dims = 28 * 28
+
+    # 1. bfn_discrete on binarised MNIST.
+    mnist_test = _split("mnist", "test", view="binary")
+    image_model, image_fit = _train("bfn_discrete", {}, "mnist", {"view": "binary"},
+                                    FLAGS.mnist_steps, FLAGS.mnist_seconds)
+    test_images = {"image": mnist_test["image"]}
+    bounds = {0: _score(image_model, test_images, 0)}
+    for n in eval_steps:
+        bounds[n] = _score(image_model, test_images, n)
+
+    # 3. Sample grid.
+    _write_grid(image_model, eval_steps, FLAGS.plot)
+
+    # 2. bfn_discrete_text on text.
+    text_options = {"seq_len": FLAGS.seq_len}
+    text_test = _split("text", "test", **text_options)
+    text_model, text_fit = _train("bfn_discrete_text", {"seq_len": FLAGS.seq_len}, "text",
+                                  text_options, FLAGS.text_steps, FLAGS.text_seconds)
+    text_nats = _score(text_model, {"tokens": text_test["tokens"]}, 0)
+    bits_per_char = text_nats / FLAGS.seq_len / np.log(2)
+
+    config = registry.get("bfn_discrete").hparams
+    text_config = registry.get("bfn_discrete_text").hparams
+    per_dim = lambda nats: f"{nats / dims / np.log(2):.4f}"  # noqa: E731
+    rows = [("`bfn_discrete`, L^inf + L^r (continuous time)", f"{bounds[0]:.2f}",
+             per_dim(bounds[0]), f"BFN {PAPER_MNIST} (60k binarised MNIST, L^inf)")]
+    rows += [(f"`bfn_discrete`, L^n + L^r, n = {n}", f"{bounds[n]:.2f}", per_dim(bounds[n]), "-")
+             for n in eval_steps]
+    rows += [("Gated PixelCNN, unconditional (block `pixelcnn_mnist`)",
+              f"{PIXELCNN_UNCONDITIONAL:.2f}", per_dim(PIXELCNN_UNCONDITIONAL), "-"),
+             ("Gated PixelCNN, class-conditional (block `pixelcnn_mnist`)",
+              f"{PIXELCNN_CONDITIONAL:.2f}", per_dim(PIXELCNN_CONDITIONAL), "-")]
+    text = (f"Binarised MNIST, our 5k subset (4,000 train / 1,000 test images, static "
+            f"binarisation at 0.5): `bfn_discrete` with default hyper-parameters "
+            f"(beta_1 = {config['beta_1']}, {config['num_blocks']} blocks of "
+            f"{config['filters']} filters, trained on L^inf), {image_fit.steps} steps of batch "
+            f"{FLAGS.batch_size} in {image_fit.elapsed:.0f} s (time cap "
+            f"{FLAGS.mnist_seconds:.0f} s; ~{image_fit.steps * FLAGS.batch_size / 4000:.1f} "
+            f"epochs). Each bound is one Monte Carlo sample per test image (seeded), so it is "
+            f"an estimate of the upper bound on nats/image. The paper trains on 60k images for "
+            f"far longer with a larger network and evaluates on the 10k test set, so the "
+            f"paper's number marks the scale difference, not a like-for-like comparison; "
+            f"the PixelCNN rows "
+            f"are on the same 1,000 test images (same subset, 1000 steps of batch 32). "
+            f"{results.machine()}.\n\n")
+    text += results.markdown_table(("model", "test nats/image", "test bits/dim",
+                                    "paper"), rows)
+    text += (f"\n\nText: `bfn_discrete_text` on `text` (our small byte corpus, sequences of "
+             f"{FLAGS.seq_len} bytes, K = 256, beta_1 = {text_config['beta_1']}, "
+             f"{text_config['num_layers']} transformer layers of width "
+             f"{text_config['model_dim']}), {text_fit.steps} steps of batch {FLAGS.batch_size} in "
+             f"{text_fit.elapsed:.0f} s (time cap {FLAGS.text_seconds:.0f} s), "
+             f"{len(text_test['tokens'])} test sequences, L^inf + L^r:\n\n")
+    text += results.markdown_table(
+        ("model", "test bits/char", "paper"),
+        [("`bfn_discrete_text`", f"{bits_per_char:.3f}",
+          f"BFN {PAPER_TEXT8} on text8 (27 symbols): a different corpus, alphabet and scale")])
+    plot = os.path.relpath(FLAGS.plot, os.path.dirname(os.path.dirname(results.RESULTS)))
+    text += (f"\n\nSamples: `{plot}` "
+             f"(rows: n = {', '.join(map(str, eval_steps))} sampling steps, same seed). "
+             f"Whole script: {time.perf_counter() - wall:.0f} s.")
+    results.write_block("bfn_results", text)
+
+
+if __name__ == "__main__":
+    app.run(main)
