@@ -42,7 +42,8 @@ from tfgen.distributions import distillation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.models.base import GenerativeModel, signature_function
-from tfgen.models.wavenet import STACK_HPARAMS, TEST_AUDIO_OPTIONS, WaveNet, _data_hparams
+from tfgen.models.wavenet import (STACK_HPARAMS, TEST_AUDIO_OPTIONS, WaveNet, _data_hparams,
+                                  check_generation_args)
 
 # The files `python -m training` writes into a run directory (training/loop.py).
 _RUN_CONFIG, _RUN_CHECKPOINTS = "config.json", "checkpoints"
@@ -334,14 +335,7 @@ class ParallelWaveNet(GenerativeModel):
           seed: int; the same seed gives the same samples. None draws one.
           temperature: float > 0 multiplying the logistic noise z.
         """
-        check_int(num_samples, "num_samples")
-        if speaker is None and mel is None:
-            raise ValueError("speaker: expected int ids [batch] (they give the batch size), "
-                             "got None.")
-        if temperature <= 0:
-            raise ValueError(f"temperature: expected a positive float, got {temperature}.")
-        if seed is None:
-            seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int32))
+        seed = check_generation_args(num_samples, speaker, mel, seed, temperature)
         if speaker is not None:
             speaker = tf.convert_to_tensor(speaker, tf.int32)
         return self._generate(num_samples, speaker, mel, tf.constant(seed, tf.int64),

@@ -44,6 +44,19 @@ def _data_hparams(info):
             "num_mels": num_mels, "num_speakers": info.num_classes or 0}
 
 
+def check_generation_args(num_samples, speaker, mel, seed, temperature):
+    """Checks the arguments of audio generation; returns `seed`, drawn when None."""
+    check_int(num_samples, "num_samples")
+    if speaker is None and mel is None:
+        raise ValueError("speaker: expected int ids [batch] (they give the batch size), "
+                         "got None.")
+    if temperature <= 0:
+        raise ValueError(f"temperature: expected a positive float, got {temperature}.")
+    if seed is None:
+        seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int32))
+    return seed
+
+
 # Stack and conditioning defaults shared with the Parallel WaveNet student.
 STACK_HPARAMS = {
     "layers_per_stack": 10,
@@ -334,14 +347,7 @@ class WaveNet(GenerativeModel):
           method: "fast" (queues, one step per layer per sample) or "naive"
             (the whole stack on the growing waveform; plain graph only).
         """
-        check_int(num_samples, "num_samples")
-        if speaker is None and mel is None:
-            raise ValueError("speaker: expected int ids [batch] (they give the batch size), "
-                             "got None.")
-        if temperature <= 0:
-            raise ValueError(f"temperature: expected a positive float, got {temperature}.")
-        if seed is None:
-            seed = int(tf.random.uniform([], 0, 2**31 - 1, tf.int32))
+        seed = check_generation_args(num_samples, speaker, mel, seed, temperature)
         if not self.built:
             self(self.example_features(1))
         if speaker is not None:
