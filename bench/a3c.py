@@ -1,6 +1,7 @@
 """A3C on CartPole-v1 with 1, 2 and 4 actor-learner threads: return against frames and time.
 
     python -m bench.a3c [--frames 40000] [--seeds 0,1]
+    python -m bench.a3c --tiny   # 400 frames, 1 and 2 threads, one seed: a smoke run
 
 Writes a markdown table (mean episode return in frame windows, frames per
 second, wall-clock) into docs/RESULTS.md (unless `--nowrite`). The learners
@@ -38,10 +39,16 @@ def run(threads, frames, seed, windows):
     return means, seconds, a3c.frames / seconds
 
 
+def _thousands(frames):
+    """Frames in thousands for a column label: whole thousands, but 0.1 (not 0) for 100."""
+    return f"{frames // 1000}" if frames % 1000 == 0 or frames > 10_000 else f"{frames / 1000:g}"
+
+
 def main(argv):
     del argv
+    results.tiny_defaults(frames=400, seeds=["0"], threads=["1", "2"])
     windows = np.linspace(0, FLAGS.frames, 5).astype(int)
-    header = (["threads", "seed"] + [f"return {lo // 1000}-{hi // 1000}k"
+    header = (["threads", "seed"] + [f"return {_thousands(lo)}-{_thousands(hi)}k"
                                      for lo, hi in itertools.pairwise(windows)]
               + ["frames/s", "wall-clock s"])
     rows = []

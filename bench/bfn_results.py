@@ -17,6 +17,8 @@
 
 The time caps keep the run inside a fixed wall-clock budget on a small CPU
 machine; the table states how many steps were actually taken.
+
+    python -m bench.bfn_results --tiny   # test-size models, 8x8 `digits`, 2 steps: a smoke run
 """
 
 
@@ -28,6 +30,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results
+from tests.conformance import goldens
 from tfgen import data, registry
 
 FLAGS = flags.FLAGS
@@ -74,9 +77,24 @@ def _split(name, split, **options):
     return {key: np.concatenate([b[key].numpy() for b in batches]) for key in batches[0]}
 
 
+def _setup(name, dataset, options, overrides):
+    """(dataset, options, hyper-parameter overrides) of model `name` for this run.
+
+    The given ones, or in a `--tiny` run the model's test size on its test dataset
+    (`tests.conformance.goldens`; binarised 8x8 `digits` for `bfn_discrete`), the
+    `--seq_len` still applying to `text`.
+    """
+    if not FLAGS.tiny:
+        return dataset, options, overrides
+    golden = goldens.GOLDENS[name]
+    options = {**golden.dataset_options, **options} if golden.dataset == dataset else dict(
+        golden.dataset_options)
+    return golden.dataset, options, {**golden.hparams, **overrides}
+
+
 def _train(name, overrides, dataset, options, max_steps, seconds):
     tf.keras.utils.set_random_seed(0)
-    model = registry.build(name, overrides)
+    model = registry.build(name, overrides, dataset, options)
     model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate), jit_compile=True)
     train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, **options)
     limit = _TimeLimit(seconds)
@@ -116,13 +134,17 @@ def _write_grid(model, steps_list, path):
 
 def main(argv):
     del argv
+    results.tiny_defaults(mnist_steps=2, text_steps=2, batch_size=4, seq_len=16,
+                          eval_steps=["2", "4"], num_samples=2)
     wall = time.perf_counter()
     eval_steps = [int(n) for n in FLAGS.eval_steps]
-    dims = 28 * 28
 
     # 1. bfn_discrete on binarised MNIST.
-    mnist_test = _split("mnist", "test", view="binary")
-    image_model, image_fit = _train("bfn_discrete", {}, "mnist", {"view": "binary"},
+    image_data, image_options, image_hparams = _setup("bfn_discrete", "mnist",
+                                                      {"view": "binary"}, {})
+    mnist_test = _split(image_data, "test", **image_options)
+    dims = int(np.prod(mnist_test["image"].shape[1:]))  # 28 * 28
+    image_model, image_fit = _train("bfn_discrete", image_hparams, image_data, image_options,
                                     FLAGS.mnist_steps, FLAGS.mnist_seconds)
     test_images = {"image": mnist_test["image"]}
     bounds = {0: _score(image_model, test_images, 0)}
@@ -130,18 +152,20 @@ def main(argv):
         bounds[n] = _score(image_model, test_images, n)
 
     # 3. Sample grid.
-    _write_grid(image_model, eval_steps, FLAGS.plot)
+    plot = results.output_path(FLAGS.plot)
+    _write_grid(image_model, eval_steps, plot)
 
     # 2. bfn_discrete_text on text.
-    text_options = {"seq_len": FLAGS.seq_len}
-    text_test = _split("text", "test", **text_options)
-    text_model, text_fit = _train("bfn_discrete_text", {"seq_len": FLAGS.seq_len}, "text",
+    text_data, text_options, text_hparams = _setup(
+        "bfn_discrete_text", "text", {"seq_len": FLAGS.seq_len}, {"seq_len": FLAGS.seq_len})
+    text_test = _split(text_data, "test", **text_options)
+    text_model, text_fit = _train("bfn_discrete_text", text_hparams, text_data,
                                   text_options, FLAGS.text_steps, FLAGS.text_seconds)
     text_nats = _score(text_model, {"tokens": text_test["tokens"]}, 0)
     bits_per_char = text_nats / FLAGS.seq_len / np.log(2)
 
-    config = registry.get("bfn_discrete").hparams
-    text_config = registry.get("bfn_discrete_text").hparams
+    config = {**registry.get("bfn_discrete").hparams, **image_hparams}
+    text_config = {**registry.get("bfn_discrete_text").hparams, **text_hparams}
     per_dim = lambda nats: f"{nats / dims / np.log(2):.4f}"  # noqa: E731
     rows = [("`bfn_discrete`, L^inf + L^r (continuous time)", f"{bounds[0]:.2f}",
              per_dim(bounds[0]), f"BFN {PAPER_MNIST} (60k binarised MNIST, L^inf)")]
@@ -151,9 +175,13 @@ def main(argv):
               f"{PIXELCNN_UNCONDITIONAL:.2f}", per_dim(PIXELCNN_UNCONDITIONAL), "-"),
              ("Gated PixelCNN, class-conditional (block `pixelcnn_mnist`)",
               f"{PIXELCNN_CONDITIONAL:.2f}", per_dim(PIXELCNN_CONDITIONAL), "-")]
-    text = (f"Binarised MNIST, our 5k subset (4,000 train / 1,000 test images, static "
-            f"binarisation at 0.5): `bfn_discrete` with default hyper-parameters "
-            f"(beta_1 = {config['beta_1']}, {config['num_blocks']} blocks of "
+    data_text = (f"`--tiny` smoke run, measures nothing: `{image_data}` "
+                 f"({len(mnist_test['image'])} test images), test hyper-parameters"
+                 if FLAGS.tiny else "Binarised MNIST, our 5k subset (4,000 train / 1,000 "
+                 "test images, static binarisation at 0.5): `bfn_discrete` with default "
+                 "hyper-parameters")
+    text = (f"{data_text} "
+            f"(beta_1 = {config['beta_1']}, {config['num_layers']} blocks of "
             f"{config['filters']} filters, trained on L^inf), {image_fit.steps} steps of batch "
             f"{FLAGS.batch_size} in {image_fit.elapsed:.0f} s (time cap "
             f"{FLAGS.mnist_seconds:.0f} s; ~{image_fit.steps * FLAGS.batch_size / 4000:.1f} "
@@ -176,8 +204,7 @@ def main(argv):
         ("model", "test bits/char", "paper"),
         [("`bfn_discrete_text`", f"{bits_per_char:.3f}",
           f"BFN {PAPER_TEXT8} on text8 (27 symbols): a different corpus, alphabet and scale")])
-    plot = os.path.relpath(FLAGS.plot, os.path.dirname(os.path.dirname(results.RESULTS)))
-    text += (f"\n\nSamples: `{plot}` "
+    text += (f"\n\nSamples: `{results.shown_path(plot)}` "
              f"(rows: n = {', '.join(map(str, eval_steps))} sampling steps, same seed). "
              f"Whole script: {time.perf_counter() - wall:.0f} s.")
     results.write_block("bfn_results", text)

@@ -9,6 +9,7 @@ with `--iw_samples` samples. Writes its table into docs/RESULTS.md (unless
 `--nowrite`).
 
     python -m bench.mixture_vae [--steps 5000] [--batch_size 64] [--components 1,3]
+    python -m bench.mixture_vae --tiny   # test-size VAEs on 8x8 `digits`, K = 1, 2: a smoke run
 """
 
 import time
@@ -18,6 +19,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results
+from tests.conformance import goldens
 from tfgen import data, registry
 
 FLAGS = flags.FLAGS
@@ -29,17 +31,29 @@ flags.DEFINE_integer("elbo_draws", 10, "Posterior draws per test image for the E
 flags.DEFINE_integer("iw_samples", 100, "Importance samples of the log_prob bound.")
 
 
-def _test_images():
-    batches = data.load("mnist", "test", batch_size=1000, shuffle=False, view="binary")
+def _setup():
+    """(dataset, options, hyper-parameter overrides): binarised MNIST at the default size.
+
+    In a `--tiny` run: the model's test size on its test data (binarised 8x8 `digits`).
+    """
+    if FLAGS.tiny:
+        golden = goldens.GOLDENS["mixture_vae"]
+        return golden.dataset, dict(golden.dataset_options), dict(golden.hparams)
+    return "mnist", {"view": "binary"}, {}
+
+
+def _test_images(dataset, options):
+    batches = data.load(dataset, "test", batch_size=1000, shuffle=False, **options)
     return np.concatenate([b["image"].numpy() for b in batches])
 
 
-def _train_and_score(num_components, test):
+def _train_and_score(num_components, test, dataset, options, hparams):
     tf.keras.utils.set_random_seed(0)
-    model = registry.build("mixture_vae", {"num_components": num_components})
+    model = registry.build("mixture_vae", {**hparams, "num_components": num_components},
+                           dataset, options)
     model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate))
-    train = data.load("mnist", "train", batch_size=FLAGS.batch_size, repeat=True, seed=0,
-                      view="binary")
+    train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, seed=0,
+                      **options)
     start = time.perf_counter()
     model.fit(train, steps_per_epoch=FLAGS.steps, epochs=1, verbose=2)
     seconds = time.perf_counter() - start
@@ -58,16 +72,21 @@ def _train_and_score(num_components, test):
 
 def main(argv):
     del argv
-    test = _test_images()
-    config = registry.get("mixture_vae").hparams
+    results.tiny_defaults(steps=2, batch_size=4, components=["1", "2"], elbo_draws=1,
+                          iw_samples=2)
+    dataset, options, hparams = _setup()
+    test = _test_images(dataset, options)
+    config = {**registry.get("mixture_vae").hparams, **hparams}
     rows = []
     for k in map(int, FLAGS.components):
-        elbo, bound, entropy, seconds = _train_and_score(k, test)
+        elbo, bound, entropy, seconds = _train_and_score(k, test, dataset, options, hparams)
         name = "Gaussian posterior (K=1)" if k == 1 else f"mixture posterior, K={k}"
         rows.append((name, f"{-elbo:.2f}", f"{-bound:.2f}", f"{entropy:.3f} / {np.log(k):.3f}",
                      f"{1000 * seconds / FLAGS.steps:.1f}"))
-    text = (f"Binarised MNIST, our 5k subset (4,000 train / 1,000 test images, static "
-            f"binarisation at 0.5); VAE with latent_dim={config['latent_dim']}, "
+    data_text = (f"`--tiny` smoke run, measures nothing: `{dataset}` ({len(test)} test images)"
+                 if FLAGS.tiny else "Binarised MNIST, our 5k subset (4,000 train / 1,000 test "
+                 "images, static binarisation at 0.5)")
+    text = (f"{data_text}; VAE with latent_dim={config['latent_dim']}, "
             f"hidden_units={config['hidden_units']}, the same {FLAGS.steps} Adam steps of batch "
             f"{FLAGS.batch_size} for each posterior; test ELBO averaged over "
             f"{FLAGS.elbo_draws} draws per image, IW bound with {FLAGS.iw_samples} samples "

@@ -5,6 +5,7 @@ raster order) of the same model with the same seed, side by side in one run;
 the table goes into docs/RESULTS.md.
 
     python -m bench.pixelcnn_sampling [--batch_sizes 1,16] [--repeats 3]
+    python -m bench.pixelcnn_sampling --tiny   # the test-size model on 8x8 digits: a smoke run
 """
 
 
@@ -13,6 +14,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results
+from tests.conformance import goldens
 from tfgen import registry
 
 FLAGS = flags.FLAGS
@@ -28,7 +30,8 @@ def _sampler(model, jit_compile):
 
 def main(argv):
     del argv
-    model = registry.build("pixelcnn")
+    results.tiny_defaults(batch_sizes=["1", "2"], repeats=1)
+    model = goldens.build("pixelcnn") if FLAGS.tiny else registry.build("pixelcnn")
     model(model.example_features())
     config = model.get_config()
     samplers = {"graph": _sampler(model, False), "XLA": _sampler(model, True)}
@@ -43,7 +46,8 @@ def main(argv):
                      f"{seconds['graph'] / seconds['XLA']:.1f}x",
                      f"{batch_size / seconds['XLA']:.2f}", "yes" if same else "no"))
     pixels = int(np.prod(config["image_shape"]))
-    text = (f"PixelCNN sampling, {pixels} pixels per image, default hyper-parameters "
+    text = (f"PixelCNN sampling, {pixels} pixels per image, "
+            f"{'test' if FLAGS.tiny else 'default'} hyper-parameters "
             f"({config['num_layers']} layers, {config['filters']} filters); {results.machine()}; "
             f"median of {FLAGS.repeats} calls after one warm-up call.\n\n")
     text += results.markdown_table(

@@ -1,21 +1,56 @@
-"""Shared by the bench scripts: timing and writing tables into docs/RESULTS.md.
+"""Shared by the bench scripts: timing, writing tables into docs/RESULTS.md, `--tiny` runs.
 
 Each script prints its table and owns one block of RESULTS.md between `<!-- bench:NAME -->` and
 `<!-- /bench:NAME -->`; re-running the script replaces only that block.
+
+Every script also takes `--tiny`: tiny models, few steps, small batches, short lengths, a smoke
+run that checks the script end to end and measures nothing (tests/bench/ runs each one so). A
+tiny run prints its table but never writes it into RESULTS.md, and writes its images and WAVs
+into a temporary directory instead of docs/ (`output_path`); flags given on the command line
+override the tiny values (`tiny_defaults`).
 """
 
 import os
 import platform
 import re
+import tempfile
 import time
 
 import numpy as np
 from absl import flags
 
 flags.DEFINE_bool("write", True, "Write the table into docs/RESULTS.md (--nowrite only prints it).")
+flags.DEFINE_bool("tiny", False, "A smoke run at tiny sizes: checks the script, measures nothing; "
+                  "prints the table, writes nothing under docs/.")
 
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
-                       "RESULTS.md")
+FLAGS = flags.FLAGS
+DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+RESULTS = os.path.join(DOCS, "RESULTS.md")
+
+
+def tiny_defaults(**values):
+    """In a `--tiny` run, sets each flag named in `values` that the command line did not set."""
+    if not FLAGS.tiny:
+        return
+    for name, value in values.items():
+        if not FLAGS[name].present:
+            FLAGS[name].value = value
+
+
+def output_path(path):
+    """`path`, except that in a `--tiny` run a path under docs/ moves to a temporary directory."""
+    path = os.path.abspath(path)
+    if FLAGS.tiny and os.path.commonpath([path, DOCS]) == DOCS:
+        path = os.path.join(tempfile.gettempdir(), "tfgen_bench_tiny", os.path.relpath(path, DOCS))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def shown_path(path):
+    """`path` as the text of a table shows it: relative to the repository root if inside it."""
+    root = os.path.dirname(DOCS)
+    path = os.path.abspath(path)
+    return os.path.relpath(path, root) if os.path.commonpath([path, root]) == root else path
 
 
 def time_calls(fn, repeats, warmup=1):
@@ -42,12 +77,12 @@ def machine():
 
 
 def write_block(name, text, path=RESULTS):
-    """Prints `text` and, unless `--nowrite`, replaces the `bench:name` block of RESULTS.md.
+    """Prints `text` and, unless `--nowrite` or `--tiny`, replaces the `bench:name` block.
 
     The block is appended when RESULTS.md has none.
     """
-    print(text)
-    if not flags.FLAGS.write:
+    print(text, flush=True)
+    if not FLAGS.write or FLAGS.tiny:
         return
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{begin}\n{text.strip()}\n{end}"

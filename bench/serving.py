@@ -8,9 +8,11 @@ the real `PredictionServiceStub` and through `tf.saved_model.load(...)
 server's overhead (serialisation, gRPC, the request checks).
 
     python -m bench.serving [--requests 200] [--batch_sizes 1,64]
+    python -m bench.serving --tiny   # the test-size model, 2 requests per row: a smoke run
 """
 
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -21,6 +23,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 import export
 from bench import results
 from serving.process import ServerProcess
+from tests.conformance import goldens
 from tfgen import registry
 
 FLAGS = flags.FLAGS
@@ -35,7 +38,8 @@ def _percentiles(seconds):
 
 def main(argv):
     del argv
-    model = registry.build("pixelcnn")
+    results.tiny_defaults(batch_sizes=["1", "2"], requests=2)
+    model = goldens.build("pixelcnn") if FLAGS.tiny else registry.build("pixelcnn")
     model(model.example_features())
     workdir = tempfile.mkdtemp(prefix="tfgen-bench-serving-")
     version_dir = export.export_model(model, os.path.join(workdir, "pixelcnn"))
@@ -68,10 +72,12 @@ def main(argv):
         channel.close()
     finally:
         server.terminate()
+        shutil.rmtree(workdir, ignore_errors=True)
     config = model.get_config()
     text = (f"Serving `pixelcnn` `serving_default` (log-likelihood of a batch of "
-            f"{config['image_shape'][0]}x{config['image_shape'][1]} images, default "
-            f"hyper-parameters); one client, requests in sequence, {FLAGS.requests} per row after "
+            f"{config['image_shape'][0]}x{config['image_shape'][1]} images, "
+            f"{'test' if FLAGS.tiny else 'default'} hyper-parameters); one client, requests "
+            f"in sequence, {FLAGS.requests} per row after "
             f"5 warm-up calls; server and client on the same machine ({results.machine()}).\n\n")
     text += results.markdown_table(
         ("batch", "path", "p50 ms", "p99 ms", "requests/s", "p50 / in-process p50"), rows)

@@ -33,7 +33,8 @@ from absl import app, flags
 
 import training
 from bench import results
-from tfgen import audio, data, registry
+from tfgen import data, registry
+from tfgen.data import audio
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("teacher_steps", 1500, "Teacher training steps.")
@@ -48,7 +49,7 @@ flags.DEFINE_bool("quick", False, "Few steps and a short profile (a smoke run)."
 
 DOCS = os.path.dirname(results.RESULTS)
 TEACHER = {"num_stacks": 1, "layers_per_stack": 10, "residual_channels": 32,
-           "skip_channels": 64, "output": "logistic_mixture", "num_mixtures": 10}
+           "skip_channels": 64, "output": "logistic_mixture", "num_components": 10}
 STUDENT = {"flow_layers": [10, 10], "residual_channels": 16, "skip_channels": 32,
            "num_cross_entropy_samples": 16}
 PROFILED = {"num_stacks": 2, "layers_per_stack": 10, "residual_channels": 64,
@@ -312,7 +313,7 @@ def main(argv):
             f"{threads} intra-op thread(s); whole run {wall / 60:.1f} min.\n\n"
             f"Teacher: `wavenet` with the logistic-mixture head, {TEACHER['num_stacks']} stack "
             f"x {TEACHER['layers_per_stack']} layers, {TEACHER['residual_channels']} residual "
-            f"/ {TEACHER['skip_channels']} skip channels, {TEACHER['num_mixtures']} "
+            f"/ {TEACHER['skip_channels']} skip channels, {TEACHER['num_components']} "
             f"logistics, {teacher_steps} steps of batch {FLAGS.teacher_batch} through "
             f"`training.train` ({teacher_seconds / 60:.1f} min); NLL on the whole 256-clip "
             f"test split. The unigram baseline is the train split's mu-law code "

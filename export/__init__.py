@@ -1,4 +1,4 @@
-"""`python -m export`: checkpoint -> SavedModel with signatures (DESIGN 5).
+"""`python -m export`: checkpoint -> SavedModel with signatures.
 
 >>> import export
 >>> model = export.load_trained("/tmp/run")           # a training model_dir

@@ -1,4 +1,4 @@
-"""Checkpoint -> SavedModel version directory, written atomically (DESIGN 5).
+"""Checkpoint -> SavedModel version directory, written atomically.
 
 `BASE/NAME/<version>/` (`saved_model.pb` + `variables/`) is the layout TF
 Serving polls. A version is first written to a hidden `.tmp-<version>-<pid>`
@@ -11,6 +11,9 @@ import shutil
 
 import tensorflow as tf
 
+from tfgen import registry
+from tfgen.run_dir import RunDir
+
 
 def next_version(export_dir_base):
     """One more than the largest integer directory in `export_dir_base` (1 if none)."""
@@ -22,10 +25,8 @@ def next_version(export_dir_base):
 
 def _inference_copy(model):
     """A fresh model with `model`'s weights, so no optimizer state is exported."""
-    if not model.built:
-        model(model.example_features())
-    copy = type(model).from_config(model.get_config())
-    copy(copy.example_features())
+    model.build_example()
+    copy = type(model).from_config(model.get_config()).build_example()
     copy.set_weights(model.get_weights())
     return copy
 
@@ -88,23 +89,15 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None,
       ValueError: on an unknown model, a model that differs from the run's, a
         missing config.json or a directory without checkpoints.
     """
-    from tfgen import registry
-    from training import loop
-
     if os.path.isdir(checkpoint):
-        config = loop.read_config(checkpoint)
-        checkpoint_dir = os.path.join(checkpoint, loop.CHECKPOINT_DIR)
-        prefix = tf.train.latest_checkpoint(checkpoint_dir)
-        if prefix is None:
-            raise ValueError(f"Expected a checkpoint in {checkpoint_dir!r}, got none.")
+        config, prefix = RunDir(checkpoint).model_checkpoint()
     else:
         prefix = checkpoint
         if not tf.io.gfile.exists(prefix + ".index"):
             raise ValueError(f"Expected a training model_dir or a checkpoint prefix, got "
                              f"{checkpoint!r} (no such directory or {prefix}.index).")
-        run_dir = os.path.dirname(os.path.dirname(os.path.abspath(prefix)))
-        has_config = os.path.exists(os.path.join(run_dir, loop.CONFIG_FILE))
-        config = loop.read_config(run_dir) if has_config else None
+        run = RunDir.of_checkpoint(prefix)
+        config = run.read_config() if run.has_config() else None
     if config is None:
         if model_name is None:
             raise ValueError(f"Expected --model for checkpoint {prefix!r} without a "
@@ -116,8 +109,7 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None,
             raise ValueError(f"Expected model {config['model']!r} (from the run's "
                              f"config.json), got {model_name!r}.")
         model_name, hparams = config["model"], config["hparams"]
-    model = registry.get(model_name).model_class(**hparams)
-    model(model.example_features())
+    model = registry.get(model_name).model_class(**hparams).build_example()
     tf.train.Checkpoint(model=model).restore(prefix).expect_partial() \
         .assert_existing_objects_matched()
     return model

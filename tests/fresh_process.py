@@ -1,6 +1,6 @@
 """Runs SavedModel signatures in a fresh Python process that never imports tfgen.
 
-Shared by the export tests and the conformance suite (DESIGN 5: an export must
+Shared by the export tests and the conformance suite (an export must
 load with `tf.saved_model.load` in a process that never imported tfgen).
 """
 

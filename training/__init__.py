@@ -7,7 +7,7 @@ Library use (the demo calls it in-process):
 ...                                 model_dir="/tmp/run", hparams="num_layers=2")
 """
 
-from training.loop import read_config, train
+from training.loop import train
 from training.strategies import STRATEGIES, is_chief, make_strategy
 
-__all__ = ["STRATEGIES", "is_chief", "make_strategy", "read_config", "train"]
+__all__ = ["STRATEGIES", "is_chief", "make_strategy", "train"]

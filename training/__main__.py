@@ -1,11 +1,14 @@
-"""`python -m training` / `tfgen-train`: train a registered model with Keras fit.
+"""`python -m training` / `tfgen-train`: train a registered model or RL agent.
 
     python -m training --model pixelcnn --dataset digits --steps 500 \
         --model_dir /tmp/run --hparams num_layers=4
     python -m training --model a3c --env CartPole-v1 --threads 4 --steps 100000 \
-        --model_dir /tmp/a3c                        # RL: see training/rl.py
+        --model_dir /tmp/a3c                        # an agent: see training/rl.py
 
-Runs started again with the same flags resume from their last checkpoint.
+`--model` is looked up in `tfgen.registry`: a model (`kind == "model"`) is
+trained with Keras `fit` (`training.loop`), an agent (`kind == "agent"`) on
+its environment by the RL runner (`training.rl`). Runs started again with the
+same flags resume from their last checkpoint.
 """
 
 from absl import app
@@ -14,15 +17,23 @@ from training import flags as training_flags
 from training import loop
 
 FLAGS = training_flags.FLAGS
-RL_MODEL = "a3c"  # Not a registry model: trained by `training.rl`.
 
 
 def main(argv):
     """Trains with the parsed flags."""
+    from tfgen import registry
+
     if len(argv) > 1:
         raise app.UsageError(f"Expected only flags, got {argv[1:]}.")
-    if FLAGS.model == RL_MODEL:
-        return _train_rl()
+    try:
+        entry = registry.get(FLAGS.model)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    if entry.kind == registry.AGENT:
+        return _train_agent(entry)
+    if FLAGS.env is not None:
+        raise app.UsageError(f"--env is for agents; --model {entry.name} is a model, expected "
+                             f"--dataset instead.")
     loop.train(FLAGS.model, FLAGS.dataset, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
                model_dir=FLAGS.model_dir, hparams=FLAGS.hparams,
                dataset_options=FLAGS.dataset_options, learning_rate=FLAGS.learning_rate,
@@ -32,17 +43,20 @@ def main(argv):
                final_weights=FLAGS.final_weights)
 
 
-def _train_rl():
-    """`--model a3c`: A3C actor-learner threads on `--env` for `--steps` frames."""
+def _train_agent(entry):
+    """An agent: `--threads` actor-learners on `--env` for `--steps` frames."""
     from training import rl
 
     if FLAGS.strategy != "default":
-        raise app.UsageError(f"--model {RL_MODEL} expected --strategy default (its learners "
-                             f"are threads), got {FLAGS.strategy!r}.")
+        raise app.UsageError(f"--model {entry.name} (an agent) expected --strategy default (its "
+                             f"learners are threads), got {FLAGS.strategy!r}.")
+    if FLAGS.dataset is not None:
+        raise app.UsageError(f"--model {entry.name} is an agent, expected --env (default "
+                             f"{entry.dataset}) instead of --dataset.")
     learning_rate = FLAGS.learning_rate if FLAGS["learning_rate"].present else None
-    rl.train_a3c(FLAGS.env, threads=FLAGS.threads, frames=FLAGS.steps,
-                 model_dir=FLAGS.model_dir, hparams=FLAGS.hparams, seed=FLAGS.seed,
-                 learning_rate=learning_rate)
+    rl.train_agent(entry.name, FLAGS.env or entry.dataset, threads=FLAGS.threads,
+                   frames=FLAGS.steps, model_dir=FLAGS.model_dir, hparams=FLAGS.hparams,
+                   seed=FLAGS.seed, learning_rate=learning_rate)
 
 
 def run():

@@ -1,7 +1,7 @@
 """The training loop: Keras `fit` under a strategy, checkpoints, resume, eval.
 
 `train` is the library entry point the CLI (`python -m training`) and the demo
-call. A run lives in `model_dir`:
+call. A run lives in `model_dir`, laid out by `tfgen.run_dir.RunDir`:
 
     model_dir/config.json     model name, dataset, dataset options, hparams
     model_dir/checkpoints/    `tf.train.CheckpointManager` (model, optimizer, step)
@@ -14,19 +14,15 @@ a deterministic function of `seed`), so a run killed at any point and
 restarted ends at exactly `steps` with nothing from its checkpoints lost.
 """
 
-import json
 import math
-import os
 import shutil
 
 import numpy as np
 import tensorflow as tf
 
+from tfgen import hparams as hparams_lib
+from tfgen.run_dir import RunDir
 from training import strategies
-
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
-LOG_DIR = "logs"
 
 
 class _Checkpointer(tf.keras.callbacks.Callback):
@@ -42,24 +38,6 @@ class _Checkpointer(tf.keras.callbacks.Callback):
             self.manager.save(checkpoint_number=step)
         if step >= self.steps:
             self.model.stop_training = True
-
-
-def read_config(model_dir):
-    """The run configuration `model_dir/config.json` as a dict.
-
-    Raises:
-      ValueError: when the file is missing.
-    """
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.exists(path):
-        raise ValueError(f"Expected a training run with {CONFIG_FILE} in {model_dir!r}, "
-                         f"got no such file.")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
 
 
 def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hparams=None,
@@ -107,8 +85,9 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
         dataset_options = registry.parse_hparams(dataset_options)
     options = registry.dataset_options(model_name, dataset, dataset_options)
     resolved = registry.resolve_hparams(model_name, hparams, dataset, options)
-    config = _jsonable({"model": model_name, "dataset": dataset, "dataset_options": options,
-                        "hparams": resolved})
+    config = hparams_lib.to_json({"model": model_name, "dataset": dataset,
+                                  "dataset_options": options, "hparams": resolved})
+    run = RunDir(model_dir)
 
     tf.keras.utils.set_random_seed(seed)
     if deterministic:
@@ -120,24 +99,19 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
     coordinated = getattr(strategy, "_should_use_with_coordinator", False)  # PSS
     chief = strategies.is_chief(strategy)
 
-    _check_config(model_dir, config)
     if chief:
-        os.makedirs(model_dir, exist_ok=True)
-        with open(os.path.join(model_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2, sort_keys=True)
+        run.write_config(config)
 
     with strategy.scope():
-        model = entry.model_class(**resolved)
-        model(model.example_features(batch_size=2, seed=seed))  # Creates the variables.
+        model = entry.model_class(**resolved).build_example()
         optimizer = tf.keras.optimizers.Adam(learning_rate)
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
                                          step=optimizer.iterations)
-    checkpoint_dir = os.path.join(model_dir, CHECKPOINT_DIR)
-    write_dir = strategies.write_dir(checkpoint_dir, strategy)
-    manager = tf.train.CheckpointManager(checkpoint, write_dir, max_to_keep=3)
-    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    write_dir = strategies.write_dir(run.checkpoint_dir, strategy)
+    manager = run.checkpoint_manager(checkpoint, write_dir)
+    latest = run.latest_checkpoint()
     if latest:
         checkpoint.restore(latest).assert_existing_objects_matched()
     start = int(optimizer.iterations.numpy())
@@ -150,7 +124,7 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
         if coordinated:
             _fit_coordinated(model, _in_memory(data, dataset, "train", options, batch_size),
                              start, steps, checkpoint_every, manager, seed, history,
-                             [tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR))],
+                             [tf.keras.callbacks.TensorBoard(run.log_dir)],
                              verbose)
         else:
             # The stream is the same every run; skipping `start` batches resumes it.
@@ -159,7 +133,7 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
                         .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
                         .with_options(_shard_options(tf.data.experimental.AutoShardPolicy.DATA)))
             callbacks = [_Checkpointer(manager, steps, checkpoint_every),
-                         tf.keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR)),
+                         tf.keras.callbacks.TensorBoard(run.log_dir),
                          history]
             model.fit(train_ds, steps_per_epoch=checkpoint_every,
                       epochs=math.ceil(steps / checkpoint_every),
@@ -167,7 +141,7 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
                       verbose=verbose)
     if verbose:
         print(f"Trained to step {int(optimizer.iterations.numpy())} of {steps}.", flush=True)
-    if write_dir != checkpoint_dir:
+    if write_dir != run.checkpoint_dir:
         shutil.rmtree(write_dir, ignore_errors=True)
 
     history.test_metrics = {}
@@ -240,13 +214,3 @@ def _shard_options(policy):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = policy
     return options
-
-
-def _check_config(model_dir, config):
-    """Refuses to resume a run in `model_dir` that was started with another config."""
-    path = os.path.join(model_dir, CONFIG_FILE)
-    if os.path.exists(path) and tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR)):
-        previous = read_config(model_dir)
-        if previous != config:
-            raise ValueError(f"Expected the configuration of the run in {model_dir!r} "
-                             f"({previous}), got {config}; use another --model_dir.")

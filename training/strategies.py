@@ -1,4 +1,4 @@
-"""`tf.distribute` strategies by name (`--strategy`, DESIGN 9).
+"""`tf.distribute` strategies by name (`--strategy`).
 
 Multi-machine set-ups are TF's own: the cluster comes from the `TF_CONFIG`
 environment variable, as for any TensorFlow program.

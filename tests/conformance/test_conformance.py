@@ -1,11 +1,14 @@
-"""The conformance suite (DESIGN 8): every registered model, the same checks.
+"""The conformance suite: every registered model, the same checks.
 
-A new model is covered by registering it in `tfgen.registry`: config round
-trip, checkpoint round trip, SavedModel export -> load in a fresh process that
-never imports tfgen -> same outputs, `jit_compile` -> same outputs, and one
-`fit` step under `MirroredStrategy`.
+A new model is covered by registering it in `tfgen.registry` and giving it a
+row in `goldens.py`: one source of hyper-parameters, config round trip,
+Keras-native saving (`.keras`, `save_weights`), `summary()` after
+`registry.build`, checkpoint round trip, SavedModel export -> load in a fresh
+process that never imports tfgen -> same outputs, `jit_compile` -> same
+outputs, and one `fit` step under `MirroredStrategy`.
 """
 
+import inspect
 import json
 
 import numpy as np
@@ -14,22 +17,23 @@ import tensorflow as tf
 
 import export
 from tests import fresh_process
-from tfgen import data, registry
+from tests.conformance import goldens
+import tfgen.models
+from tfgen import hparams, registry
 
-NAMES = registry.names()
-
-
-def _build(name, **overrides):
-    entry = registry.get(name)
-    hparams = {**entry.test_hparams, **overrides}
-    return registry.build(name, hparams, entry.test_dataset, entry.test_dataset_options)
+NAMES = goldens.model_names()
+# Synonyms the naming glossary (README) replaced, with the word to use instead.
+RETIRED_NAMES = {"num_classes": "num_labels, num_levels or num_categories",
+                 "num_bins": "num_levels", "vocab_size": "num_categories",
+                 "num_mixtures": "num_components", "num_blocks": "num_layers",
+                 "train_steps": "loss_steps"}
 
 
 def _run_signatures(model, jit_compile=False):
     """Calls every export signature on fixed example inputs."""
     results = {}
     for key, signature in model.signatures(jit_compile=jit_compile).items():
-        inputs = model.signature_inputs(signature)
+        inputs = goldens.signature_inputs(model, signature)
         results[key] = (inputs, {k: v.numpy() for k, v in signature(**inputs).items()})
     return results
 
@@ -38,13 +42,35 @@ def _outputs(results):
     return {key: outputs for key, (_, outputs) in results.items()}
 
 
-def test_registry_is_not_empty():
+def test_goldens_cover_the_registry():
     assert "pixelcnn" in NAMES
+    assert sorted(goldens.GOLDENS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hyper_parameters_have_one_source(name):
+    """registry defaults == constructor defaults == `get_config()` keys and values."""
+    entry = registry.get(name)
+    signature = inspect.signature(entry.model_class.__init__)
+    constructor = {key: p.default for key, p in signature.parameters.items()
+                   if p.default is not inspect.Parameter.empty}
+    assert dict(entry.hparams) == constructor
+    assert entry.model_class().get_config() == hparams.to_json(constructor)
+    assert set(goldens.build(name).get_config()) == set(constructor)
+    assert set(goldens.GOLDENS[name].hparams) <= set(constructor)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_public_class_and_glossary_names(name):
+    entry = registry.get(name)
+    assert getattr(tfgen.models, entry.model_class.__name__) is entry.model_class
+    for key in entry.hparams:
+        assert key not in RETIRED_NAMES, f"{name}: expected {RETIRED_NAMES.get(key)}, got {key}"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name):
-    model = _build(name)
+    model = goldens.build(name)
     config = model.get_config()
     json.dumps(config)  # Configs are plain JSON: the training CLI writes them to disk.
     clone = type(model).from_config(json.loads(json.dumps(config)))
@@ -54,19 +80,42 @@ def test_config_round_trip(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_summary_right_after_build(name):
+    lines = []
+    registry.build(name).summary(print_fn=lines.append)
+    assert any("Total params" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_native_saving(name, tmp_path):
+    """`model.save(.keras)` -> `load_model` (no custom_objects) -> same outputs; weights too."""
+    model = goldens.build(name)
+    expected = _outputs(_run_signatures(model))
+    path = str(tmp_path / f"{name}.keras")
+    model.save(path)
+    loaded = tf.keras.models.load_model(path)
+    assert type(loaded) is type(model) and loaded.get_config() == model.get_config()
+    fresh_process.assert_same_outputs(expected, _outputs(_run_signatures(loaded)))
+    for weights_path in (str(tmp_path / "tf_weights"), str(tmp_path / "w.weights.h5")):
+        model.save_weights(weights_path)
+        clone = goldens.build(name)
+        clone.load_weights(weights_path)
+        fresh_process.assert_same_outputs(expected, _outputs(_run_signatures(clone)))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_round_trip(name, tmp_path):
-    model = _build(name)
+    model = goldens.build(name)
     expected = _outputs(_run_signatures(model))
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    clone = type(model).from_config(model.get_config())
-    clone(clone.example_features())
+    clone = type(model).from_config(model.get_config()).build_example()
     tf.train.Checkpoint(model=clone).restore(path).assert_existing_objects_matched()
     fresh_process.assert_same_outputs(expected, _outputs(_run_signatures(clone)))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_export_loads_in_fresh_process(name, tmp_path):
-    model = _build(name)
+    model = goldens.build(name)
     results = _run_signatures(model)
     path = export.export_model(model, str(tmp_path / name))
     inputs = {key: {k: v.numpy() for k, v in kwargs.items()} for key, (kwargs, _) in results.items()}
@@ -76,7 +125,7 @@ def test_export_loads_in_fresh_process(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_compile_gives_same_outputs(name):
-    model = _build(name)
+    model = goldens.build(name)
     expected = _run_signatures(model)
     compiled = {}
     for key, signature in model.signatures(jit_compile=True).items():
@@ -88,12 +137,10 @@ def test_jit_compile_gives_same_outputs(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_step_under_mirrored_strategy(name):
-    entry = registry.get(name)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
-        model = _build(name)
+        model = goldens.build(name)
         model.compile(tf.keras.optimizers.Adam(1e-3))
-    dataset = data.load(entry.test_dataset, "train", batch_size=4, **entry.test_dataset_options)
-    history = model.fit(dataset.take(1), epochs=1, verbose=0)
+    history = model.fit(goldens.load_dataset(name).take(1), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert int(model.optimizer.iterations.numpy()) == 1

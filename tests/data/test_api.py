@@ -44,7 +44,7 @@ def test_elements_match_info(name):
 def test_info_fields():
     mnist = data.info("mnist")
     assert mnist.image_shape == (28, 28, 1)
-    assert (mnist.num_levels, mnist.num_classes, mnist.vocab_size) == (2, 10, None)
+    assert (mnist.num_levels, mnist.num_labels, mnist.num_categories) == (2, 10, None)
     assert dict(mnist.num_examples) == {"train": 4000, "test": 1000}
     assert data.info("mnist", view="grey").num_levels == 256
     assert data.info("mnist", view="grey", levels=16).num_levels == 16
@@ -53,7 +53,7 @@ def test_info_fields():
     assert (digits.image_shape, digits.num_levels) == ((8, 8, 1), 17)
     assert dict(digits.num_examples) == {"train": 1437, "test": 360}
     text = data.info("text")
-    assert (text.image_shape, text.vocab_size) == (None, 256)
+    assert (text.image_shape, text.num_categories) == (None, 256)
     assert list(text.num_examples) == ["train", "valid", "test"]
     assert dict(data.info("parity").num_examples) == {"train": None, "test": None}
 

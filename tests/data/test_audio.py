@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgen import audio, data
+from tfgen import data
+from tfgen.data import audio
 
 SMALL = dict(clip_length=1024, hop_length=128, frame_length=256, num_mels=16)
 
@@ -21,7 +22,7 @@ def test_registered_with_info():
     assert "audio" in data.names()
     assert info.features["audio"].shape == [1024] and info.features["audio"].dtype == tf.int32
     assert info.features["mel"].shape == [8, 16] and info.features["speaker"].shape == []
-    assert info.num_levels == 256 and info.num_classes == 4
+    assert info.num_levels == 256 and info.num_labels == 4
     assert info.num_examples == {"train": 2048, "test": 256}
 
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from scipy import special, stats
 
-from tfgen import random
+from tfgen import noise
 from tfgen.distributions import bfn
 
 SIGMA_1 = 0.02
@@ -345,13 +345,13 @@ def test_sampling_loop_with_oracle_network_recovers_data():
 
 
 def test_noise_helpers_same_with_and_without_xla():
-    seed = random.stream_seed(tf.constant(9, tf.int64), 4)
-    fns = {"uniform": random.uniform_from_seed, "normal": random.normal_from_seed}
+    seed = noise.stream_seed(tf.constant(9, tf.int64), 4)
+    fns = {"uniform": noise.uniform_from_seed, "normal": noise.normal_from_seed}
     for name, fn in fns.items():
         plain = fn([1000], seed).numpy()
         xla = tf.function(lambda s: fn([1000], s), jit_compile=True)(seed).numpy()
         np.testing.assert_allclose(plain, xla, rtol=1e-5, atol=1e-6, err_msg=name)
-    u = random.uniform_from_seed([100000], seed).numpy()
+    u = noise.uniform_from_seed([100000], seed).numpy()
     assert 0 < u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.005
-    z = random.normal_from_seed([100000], seed).numpy()
+    z = noise.normal_from_seed([100000], seed).numpy()
     assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01

@@ -8,10 +8,10 @@ from scipy import special, stats
 from tfgen.distributions import DiscretizedLogisticMixture
 
 
-def _reference_log_prob(x, logits, locs, log_scales, num_bins):
+def _reference_log_prob(x, logits, locs, log_scales, num_levels):
     """log P(bin of x) in float64, from the definition: mixture of logistic CDF masses."""
     weights = special.softmax(logits.astype(np.float64), axis=-1)
-    half = 1.0 / (num_bins - 1)
+    half = 1.0 / (num_levels - 1)
     centre = np.round((x + 1) / (2 * half)) * 2 * half - 1
     scales = np.exp(log_scales.astype(np.float64))
     cdf = lambda v: stats.logistic.cdf(v, loc=locs, scale=scales)
@@ -27,14 +27,14 @@ def _params(batch, k, seed, scale_range=(-4.0, 0.0)):
             rng.uniform(*scale_range, (batch, k)).astype(np.float32))
 
 
-@pytest.mark.parametrize("num_bins", [256, 16])
-def test_log_prob_matches_reference_including_edge_bins(num_bins):
-    logits, locs, log_scales = _params(64, 5, seed=num_bins)
-    dist = DiscretizedLogisticMixture(logits, locs, log_scales, num_bins=num_bins)
-    bins = np.random.RandomState(1).randint(0, num_bins, 64)
-    bins[:8], bins[8:16] = 0, num_bins - 1  # the edge bins
-    x = (bins * 2.0 / (num_bins - 1) - 1).astype(np.float32)
-    expected = _reference_log_prob(x, logits, locs, log_scales, num_bins)
+@pytest.mark.parametrize("num_levels", [256, 16])
+def test_log_prob_matches_reference_including_edge_bins(num_levels):
+    logits, locs, log_scales = _params(64, 5, seed=num_levels)
+    dist = DiscretizedLogisticMixture(logits, locs, log_scales, num_levels=num_levels)
+    bins = np.random.RandomState(1).randint(0, num_levels, 64)
+    bins[:8], bins[8:16] = 0, num_levels - 1  # the edge bins
+    x = (bins * 2.0 / (num_levels - 1) - 1).astype(np.float32)
+    expected = _reference_log_prob(x, logits, locs, log_scales, num_levels)
     np.testing.assert_allclose(dist.log_prob(x).numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
@@ -50,7 +50,7 @@ def test_bin_probabilities_sum_to_one_and_edges_hold_the_tails():
 
 
 def test_log_prob_is_finite_in_far_tails():
-    dist = DiscretizedLogisticMixture([[0.0]], [[0.9]], [[-7.0]], num_bins=256)
+    dist = DiscretizedLogisticMixture([[0.0]], [[0.9]], [[-7.0]], num_levels=256)
     centres = np.array([13, 127], np.float64) * 2 / 255 - 1  # far below the location
     x = np.array([*centres, 0.9, 1.0], np.float32)
     log_prob = dist.log_prob(x[:, None]).numpy()
@@ -65,15 +65,15 @@ def test_log_prob_is_finite_in_far_tails():
 
 def test_samples_follow_the_bin_probabilities():
     logits, locs, log_scales = _params(1, 3, seed=3, scale_range=(-2.5, -1.5))
-    num_bins = 16
-    dist = DiscretizedLogisticMixture(logits[0], locs[0], log_scales[0], num_bins=num_bins)
+    num_levels = 16
+    dist = DiscretizedLogisticMixture(logits[0], locs[0], log_scales[0], num_levels=num_levels)
     samples = dist.sample(20000, seed=(1, 2)).numpy()
-    centres = np.linspace(-1, 1, num_bins)
+    centres = np.linspace(-1, 1, num_levels)
     assert np.all(np.isin(np.round(samples, 5), np.round(centres, 5)))
-    counts = np.bincount(np.round((samples + 1) * (num_bins - 1) / 2).astype(int),
-                         minlength=num_bins)
+    counts = np.bincount(np.round((samples + 1) * (num_levels - 1) / 2).astype(int),
+                         minlength=num_levels)
     expected = np.exp(_reference_log_prob(centres, logits[0], locs[0], log_scales[0],
-                                          num_bins))
+                                          num_levels))
     np.testing.assert_allclose(counts / counts.sum(), expected, atol=0.015)
 
 
@@ -88,7 +88,7 @@ def test_sample_from_uniform_is_the_same_under_xla():
 def test_batch_shape_and_bad_arguments():
     dist = DiscretizedLogisticMixture(*_params(6, 2, seed=0))
     assert dist.batch_shape == [6] and dist.event_shape == []
-    with pytest.raises(ValueError, match="num_bins: expected an int >= 2"):
-        DiscretizedLogisticMixture(*_params(2, 2, seed=0), num_bins=1)
+    with pytest.raises(ValueError, match="num_levels: expected an int >= 2"):
+        DiscretizedLogisticMixture(*_params(2, 2, seed=0), num_levels=1)
     with pytest.raises(ValueError, match="expected equal shapes"):
         DiscretizedLogisticMixture(np.zeros([2, 3]), np.zeros([2, 2]), np.zeros([2, 2]))

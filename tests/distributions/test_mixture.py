@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from scipy import integrate, special, stats
 
-from tfgen import random as tfgen_random
+from tfgen import noise
 from tfgen.distributions.mixture import (
     MixtureOfDiagonalGaussians,
     conditional_cdf,
@@ -225,14 +225,14 @@ def test_samples_have_the_mixture_moments():
 def test_stateless_noise_is_the_same_under_xla():
     def draw(seed):
         q = MixtureOfDiagonalGaussians(tf.zeros([3, 2]), tf.zeros([3, 2, 4]), tf.ones([3, 2, 4]))
-        return q.sample(seed, [5]), tfgen_random.normal_from_seed([7], seed)
+        return q.sample(seed, [5]), noise.normal_from_seed([7], seed)
 
     seed = tf.constant(42, tf.int64)
     eager = draw(seed)
     compiled = tf.function(draw, jit_compile=True)(seed)
     for e, c in zip(eager, compiled):
         np.testing.assert_allclose(c.numpy(), e.numpy(), rtol=1e-6, atol=1e-6)
-    z = tfgen_random.normal_from_seed([10_000], seed).numpy()
+    z = noise.normal_from_seed([10_000], seed).numpy()
     assert abs(z.mean()) < 0.05 and abs(z.std() - 1.0) < 0.05
 
 

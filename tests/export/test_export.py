@@ -16,10 +16,10 @@ import tensorflow as tf
 import export
 import training
 from tests import fresh_process
-from tfgen import registry
+from tests.conformance import goldens
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = ",".join(f"{k}={v!r}" for k, v in registry.get("pixelcnn").test_hparams.items())
+TINY = goldens.hparams_flag("pixelcnn")
 
 # Fixed signature inputs (numpy), for the in-process model and the fresh process.
 LABELS = np.array([0, 3, 7], np.int32)

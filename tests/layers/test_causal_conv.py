@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.test_case import run_layer_test
 from tfgen.layers.causal_conv import CausalConv1D
 from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
 
@@ -82,3 +83,16 @@ def test_upsampler_is_local_in_time():
         out = tf.reduce_sum(layer(x)[0, 16 * 4 + 5])
     support = np.flatnonzero(np.any(tape.gradient(out, x)[0].numpy() != 0, -1))
     assert 4 in support and set(support) <= {3, 4, 5}
+
+
+def test_causal_conv_layer():
+    x = np.random.default_rng(0).normal(size=(2, 9, 3)).astype(np.float32)
+    run_layer_test(CausalConv1D, {"filters": 4, "kernel_size": 2, "dilation_rate": 2},
+                   x, expected_output_shape=(2, 9, 4), expected_num_trainable_weights=2)
+
+
+def test_conditioning_upsampler_layer():
+    x = np.random.default_rng(0).normal(size=(2, 3, 5)).astype(np.float32)
+    # hop_length 32: strides [16, 2], two transposed convolutions.
+    run_layer_test(ConditioningUpsampler, {"hop_length": 32, "filters": 4}, x,
+                   expected_output_shape=(2, 96, 4), expected_num_trainable_weights=4)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.test_case import run_layer_test
 from tfgen.layers import GatedActivation
 
 
@@ -23,3 +24,11 @@ def test_output_shape_and_config():
 def test_odd_channels_rejected():
     with pytest.raises(ValueError, match="expected an even number of channels"):
         GatedActivation()(tf.zeros([1, 2, 2, 3]))
+
+
+def test_layer():
+    x = np.random.default_rng(0).normal(size=(2, 3, 4, 6)).astype(np.float32)
+    expected = np.tanh(x[..., :3]) / (1.0 + np.exp(-x[..., 3:]))
+    run_layer_test(GatedActivation, {}, x, expected_output_shape=(2, 3, 4, 3),
+                   expected_num_trainable_weights=0, expected_output_data=expected,
+                   run_training_check=False)  # no weights to train

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.test_case import run_layer_test
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 
 T = 12
@@ -105,3 +106,15 @@ def test_bad_noise_rank():
     flow = InverseAutoregressiveFlow([1], residual_channels=4, skip_channels=4)
     with pytest.raises(ValueError, match=r"expected noise of shape \[batch, time\]"):
         flow(tf.zeros([1, 4, 1]))
+
+
+def test_layer():
+    z = np.random.default_rng(0).logistic(size=(2, 6)).astype(np.float32)
+    h = np.eye(3, dtype=np.float32)[[0, 2]]
+    # Two flows, each a WaveNetStack(2, 1, 2) with global conditioning:
+    # input conv 2, blocks 7 + 5, output 1x1s 4: 18 weights per flow.
+    run_layer_test(InverseAutoregressiveFlow,
+                   {"flow_layers": (2, 2), "layers_per_stack": 2, "residual_channels": 4,
+                    "skip_channels": 4, "global_conditioning": True, "initial_scale": 0.5},
+                   z, expected_output_shape=((2, 6), (2, 6), (2, 6)),
+                   expected_num_trainable_weights=36, call_kwargs={"global_condition": h})

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.test_case import run_layer_test
 from tfgen.layers import (HorizontalStackConv2D, MaskedConv2D, ShiftDown,
                           VerticalStackConv2D, shift_down)
 
@@ -96,3 +97,33 @@ def test_errors():
         VerticalStackConv2D(0, 3)
     with pytest.raises(ValueError, match="rank-4"):
         HorizontalStackConv2D(4, 3)(tf.zeros([2, 3, 4]))
+
+
+def test_shift_down_layer():
+    x = np.arange(2 * 4 * 3 * 2, dtype=np.float32).reshape(2, 4, 3, 2)
+    expected = np.concatenate([np.zeros_like(x[:, :2]), x[:, :2]], axis=1)
+    run_layer_test(ShiftDown, {"rows": 2}, x, expected_output_shape=(2, 4, 3, 2),
+                   expected_num_trainable_weights=0, expected_output_data=expected,
+                   run_training_check=False)  # no weights to train
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_masked_conv_layer(mask_type):
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 1)).astype(np.float32)
+    run_layer_test(MaskedConv2D, {"filters": 3, "kernel_size": 3, "mask_type": mask_type},
+                   x, expected_output_shape=(2, 5, 6, 3), expected_num_trainable_weights=2)
+
+
+def test_vertical_stack_layer():
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 2)).astype(np.float32)
+    run_layer_test(VerticalStackConv2D, {"filters": 3, "kernel_size": 3, "use_bias": False},
+                   x, expected_output_shape=(2, 5, 6, 3), expected_num_trainable_weights=1)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_horizontal_stack_layer(mask_type):
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 2)).astype(np.float32)
+    run_layer_test(HorizontalStackConv2D,
+                   {"filters": 3, "kernel_size": 5, "mask_type": mask_type,
+                    "kernel_initializer": "he_normal"},
+                   x, expected_output_shape=(2, 5, 6, 3), expected_num_trainable_weights=2)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.test_case import run_layer_test
 from tfgen.layers import NoisyDense
 
 P, Q = 5, 3
@@ -204,3 +205,18 @@ def test_bad_arguments_rejected(kwargs, error, match):
 def test_unknown_fan_in_rejected():
     with pytest.raises(ValueError, match="expected a known last input dimension"):
         NoisyDense(Q).build((None, None))
+
+
+# The shared layer checks; outputs are compared across copies of the layer, so
+# through the deterministic paths: the mean network, or noise from a fixed seed.
+@pytest.mark.parametrize("noise", ["factorised", "independent"])
+@pytest.mark.parametrize("init_kwargs, call_kwargs", [
+    ({"noisy": False}, None),
+    ({"activation": "relu"}, {"noisy": False}),
+    ({}, {"noise_seed": [3, 4]}),
+])
+def test_layer(noise, init_kwargs, call_kwargs):
+    x = np.random.default_rng(0).normal(size=(2, P)).astype(np.float32)
+    run_layer_test(NoisyDense, {"units": Q, "noise": noise, "sigma_0": 0.3, **init_kwargs},
+                   x, expected_output_shape=(2, Q), expected_num_trainable_weights=4,
+                   call_kwargs=call_kwargs)

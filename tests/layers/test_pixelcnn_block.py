@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.test_case import run_layer_test
 from tfgen.layers import GatedPixelCNNBlock, SpatialUpsampler
 
 H, W = 6, 7
@@ -110,3 +111,39 @@ def test_upsampler_shapes(source, target):
 def test_upsampler_rejects_non_divisible():
     with pytest.raises(ValueError, match="expected the image size"):
         SpatialUpsampler((28, 28), 4)(tf.zeros([1, 5, 5, 1]))
+
+
+def test_block_layer():
+    rng = np.random.default_rng(0)
+    v, x_h = (rng.normal(size=(2, 4, 5, 3)).astype(np.float32) for _ in range(2))
+    label = np.eye(3, dtype=np.float32)[[0, 2]]
+    spatial = rng.normal(size=(2, 4, 5, 2)).astype(np.float32)
+    # Stacks 2 + 2 weights, link 2, 1x1 out 2; V^T h and V * s per stack (no bias): 4.
+    run_layer_test(GatedPixelCNNBlock,
+                   {"filters": 3, "kernel_size": 3, "label_conditioning": True,
+                    "spatial_conditioning": True},
+                   (v, x_h), expected_output_shape=((2, 4, 5, 3), (2, 4, 5, 3)),
+                   expected_num_trainable_weights=12,
+                   call_kwargs={"label": label, "spatial": spatial})
+
+
+def test_first_and_last_block_layers():
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 1)).astype(np.float32)
+    run_layer_test(GatedPixelCNNBlock,
+                   {"filters": 3, "kernel_size": 3, "mask_type": "A", "residual": False},
+                   (x, x), expected_output_shape=((2, 4, 5, 3), (2, 4, 5, 3)),
+                   expected_num_trainable_weights=8)
+    label = np.eye(3, dtype=np.float32)[[0, 2]]
+    # The last block: no vertical output (None), no vertical V^T h.
+    run_layer_test(GatedPixelCNNBlock,
+                   {"filters": 3, "kernel_size": 3, "residual": False,
+                    "label_conditioning": True, "vertical_output": False},
+                   (x, x), expected_output_shape=(None, (2, 4, 5, 3)),
+                   expected_num_trainable_weights=9, call_kwargs={"label": label})
+
+
+def test_upsampler_layer():
+    x = np.random.default_rng(0).normal(size=(2, 2, 3, 3)).astype(np.float32)
+    # (2, 3) -> (8, 12): strides (2, 2), (2, 2), two transposed convolutions.
+    run_layer_test(SpatialUpsampler, {"target_size": (8, 12), "filters": 4}, x,
+                   expected_output_shape=(2, 8, 12, 4), expected_num_trainable_weights=4)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from scipy.special import expit
 
+from tests.test_case import run_layer_test
 from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
 
 
@@ -83,3 +84,33 @@ def test_stack_config_round_trip():
     stack = _stack(global_conditioning=True)
     clone = WaveNetStack.from_config(stack.get_config())
     assert clone.get_config() == stack.get_config()
+
+
+@pytest.mark.parametrize("residual_output, num_weights", [(True, 8), (False, 6)])
+def test_block_layer(residual_output, num_weights):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 4)).astype(np.float32)
+    h = np.eye(3, dtype=np.float32)[[0, 2]]
+    y = rng.normal(size=(2, 7, 2)).astype(np.float32)
+    # Dilated conv 2, V_h and V_y (no bias) 2, skip 1x1 2, residual 1x1 2 (if used).
+    run_layer_test(WaveNetBlock,
+                   {"residual_channels": 4, "skip_channels": 5, "dilation_rate": 2,
+                    "global_conditioning": True, "local_conditioning": True,
+                    "residual_output": residual_output},
+                   x, expected_output_shape=((2, 7, 4), (2, 7, 5)),
+                   expected_num_trainable_weights=num_weights,
+                   call_kwargs={"global_condition": h, "local_condition": y})
+
+
+def test_stack_layer():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 1)).astype(np.float32)
+    h = np.eye(3, dtype=np.float32)[[0, 2]]
+    y = rng.normal(size=(2, 7, 2)).astype(np.float32)
+    # Input conv 2, block 0: 8, block 1 (no residual output): 6, output 1x1s 2 + 2.
+    run_layer_test(WaveNetStack,
+                   {"output_channels": 3, "num_stacks": 1, "layers_per_stack": 2,
+                    "residual_channels": 4, "skip_channels": 5, "global_conditioning": True,
+                    "local_conditioning": True},
+                   x, expected_output_shape=(2, 7, 3), expected_num_trainable_weights=20,
+                   call_kwargs={"global_condition": h, "local_condition": y})

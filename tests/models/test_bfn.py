@@ -7,27 +7,26 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgen import data, random, registry
+from tests.conformance import goldens
+from tfgen import data, noise, registry
 from tfgen.models.bfn import BFNContinuous, BFNDiscrete, BFNDiscreteText, BFNDiscretised
 
 NAMES = ["bfn_continuous", "bfn_discretised", "bfn_discrete", "bfn_discrete_text"]
 
 
 def _build(name, **overrides):
-    entry = registry.get(name)
-    return registry.build(name, {**entry.test_hparams, **overrides}, entry.test_dataset,
-                          entry.test_dataset_options)
+    return goldens.build(name, **overrides)
 
 
 def test_registered_with_paper_settings():
     assert isinstance(registry.build("bfn_discrete"), BFNDiscrete)
-    assert registry.resolve_hparams("bfn_discrete")["num_classes"] == 2
+    assert registry.resolve_hparams("bfn_discrete")["num_levels"] == 2
     assert registry.resolve_hparams("bfn_discrete")["beta_1"] == 9.0
-    assert registry.resolve_hparams("bfn_discretised")["num_bins"] == 16
-    assert registry.resolve_hparams("bfn_continuous")["num_bins"] == 256
+    assert registry.resolve_hparams("bfn_discretised")["num_levels"] == 16
+    assert registry.resolve_hparams("bfn_continuous")["num_levels"] == 256
     assert registry.resolve_hparams("bfn_continuous")["sigma_1"] == 0.001
     text = registry.resolve_hparams("bfn_discrete_text")
-    assert text["num_classes"] == 256 and text["beta_1"] == 0.5625
+    assert text["num_categories"] == 256 and text["beta_1"] == 0.5625
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -72,14 +71,14 @@ def test_sample_100_steps():
 
 
 @pytest.mark.parametrize("model", [
-    BFNDiscrete(image_shape=(6, 6, 1), num_classes=3, filters=8, num_blocks=1),
-    BFNDiscreteText(seq_len=8, num_classes=5, model_dim=8, num_layers=1, num_heads=2)])
+    BFNDiscrete(image_shape=(6, 6, 1), num_levels=3, filters=8, num_layers=1),
+    BFNDiscreteText(seq_len=8, num_categories=5, model_dim=8, num_layers=1, num_heads=2)])
 def test_discrete_network_input_on_simplex_and_differentiable(model):
     """The network reads theta on the simplex; its output is differentiable in theta (Sec. 6)."""
     levels = model.example_features(2)[model.feature_key]
     x = model._to_data(levels)
-    noise = random.normal_from_seed(model._flow_noise_shape(x), [1, 2])
-    theta = model.flow.flow_sample(x, tf.constant([0.3, 0.8]), noise)
+    eps = noise.normal_from_seed(model._flow_noise_shape(x), [1, 2])
+    theta = model.flow.flow_sample(x, tf.constant([0.3, 0.8]), eps)
     np.testing.assert_allclose(tf.reduce_sum(theta, -1), 1.0, rtol=1e-5)
     assert float(tf.reduce_min(theta)) >= 0
     model(model.example_features(1))
@@ -95,9 +94,9 @@ def test_discrete_network_input_on_simplex_and_differentiable(model):
 
 
 def test_get_config_round_trip():
-    for model in (BFNContinuous(image_shape=(6, 6, 1), num_bins=8, filters=4, num_blocks=1),
-                  BFNDiscretised(image_shape=(6, 6, 1), num_bins=8, filters=4, num_blocks=1,
-                                 train_steps=5)):
+    for model in (BFNContinuous(image_shape=(6, 6, 1), num_levels=8, filters=4, num_layers=1),
+                  BFNDiscretised(image_shape=(6, 6, 1), num_levels=8, filters=4, num_layers=1,
+                                 loss_steps=5)):
         features = model.example_features(2)
         model(features)
         clone = type(model).from_config(json.loads(json.dumps(model.get_config())))
@@ -130,7 +129,7 @@ def test_training_lowers_bound_below_uniform_code():
     is below the uniform code of 64 binary pixels, 64 ln 2 = 44.4 nats/image, and the
     training loss (L^inf per pixel) falls below half its initial value."""
     tf.keras.utils.set_random_seed(1)
-    model = _build("bfn_discrete", filters=16, num_blocks=3)
+    model = _build("bfn_discrete", filters=16, num_layers=3)
     train = data.load("digits", "train", batch_size=32, shuffle=True, repeat=True, seed=0,
                       view="binary")
     test = data.load("digits", "test", batch_size=90, view="binary")

@@ -10,13 +10,13 @@ import tensorflow as tf
 from scipy import stats
 from scipy.special import expit, log_softmax, logsumexp
 
-from tfgen import data, random as tfgen_random, registry
+from tfgen import data, noise, registry
 from tfgen.distributions import DiscretizedLogisticMixture, distillation
 from tfgen.models.parallel_wavenet import ParallelWaveNet
 from tfgen.models.wavenet import WaveNet
 
 TEACHER = {"num_stacks": 1, "layers_per_stack": 3, "residual_channels": 8, "skip_channels": 8,
-           "num_mixtures": 3}
+           "num_components": 3}
 SMALL = dict(flow_layers=[2, 3], layers_per_stack=3, residual_channels=8, skip_channels=8,
              num_speakers=3, local_conditioning=False, clip_length=16, initial_scale=0.1,
              num_cross_entropy_samples=16, stft_frame_length=16, stft_hop_length=4,
@@ -40,9 +40,9 @@ def _features(model, batch, speaker=1):
     return features
 
 
-def _teacher_log_density_numpy(logits, locs, log_scales, x, num_bins=256):
+def _teacher_log_density_numpy(logits, locs, log_scales, x, num_levels=256):
     """ln of the mixture's mass of [x - h, x + h] (edge bins: the tails) over 2h, float64."""
-    h = 1.0 / (num_bins - 1)
+    h = 1.0 / (num_levels - 1)
     x = np.asarray(x, np.float64)[..., None]
     scales = np.exp(np.maximum(log_scales.astype(np.float64), -7.0))
     upper, lower = (x + h - locs) / scales, (x - h - locs) / scales
@@ -58,7 +58,7 @@ def test_registered_defaults_follow_the_paper():
     assert entry.dataset == "audio"
     assert entry.signatures == ("serving_default", "generate")
     hparams = entry.hparams
-    assert hparams["flow_layers"] == [10, 10, 10, 30]
+    assert list(hparams["flow_layers"]) == [10, 10, 10, 30]
     assert hparams["initial_scale"] == 0.05
     assert hparams["num_cross_entropy_samples"] >= 8
 
@@ -73,7 +73,7 @@ def test_logistic_terms_match_scipy():
     u = np.array([0.1, 0.5, 0.9], np.float32)
     np.testing.assert_allclose(distillation.logistic_noise(u), stats.logistic.ppf(u), rtol=1e-5)
     # The seeded uniforms stay inside (0, 1), so the noise is always finite.
-    assert np.all(np.isfinite(distillation.logistic_noise(tfgen_random.uniform_from_seed([1 << 20], 5))))
+    assert np.all(np.isfinite(distillation.logistic_noise(noise.uniform_from_seed([1 << 20], 5))))
 
 
 def test_teacher_log_density_matches_numpy_including_edges():
@@ -120,7 +120,7 @@ def test_entropy_is_analytic_and_matches_monte_carlo():
     """H(P_S) = E[sum_t ln s_t] + 2T vs the mean of -ln p_S(x) over samples (SciPy density)."""
     model = _model()
     features = _features(model, 512)
-    u = tfgen_random.uniform_from_seed([512, 16], 9)
+    u = noise.uniform_from_seed([512, 16], 9)
     x, loc, log_scale = model.student(distillation.logistic_noise(u), features["speaker"])
     analytic = (log_scale.numpy().sum(-1) + 2 * 16).mean()
     mc = -stats.logistic.logpdf(x.numpy().astype(np.float64), loc.numpy(),
@@ -135,7 +135,7 @@ def test_sampling_is_one_parallel_pass():
     """dx_t/dz_t' = 0 for t' > t, and the generate graph has no loop."""
     model = _model(local_conditioning=True, num_mels=4, hop_length=4, conditioning_channels=4)
     features = model.example_features(1)
-    z = distillation.logistic_noise(tfgen_random.uniform_from_seed([1, 16], 4))
+    z = distillation.logistic_noise(noise.uniform_from_seed([1, 16], 4))
     with tf.GradientTape() as tape:
         tape.watch(z)
         x = model.student(z, features["speaker"], features["mel"])[0]
@@ -162,7 +162,7 @@ def test_generate_signature_is_seeded_and_temperature_scales_the_noise():
     np.testing.assert_array_equal(out["audio"], generate(**args)["audio"])
     np.testing.assert_array_equal(out["audio"],
                                   model.sample(16, speaker=[0, 2], seed=3, temperature=0.5))
-    z = distillation.logistic_noise(tfgen_random.uniform_from_seed([2, 16], 3))
+    z = distillation.logistic_noise(noise.uniform_from_seed([2, 16], 3))
     x = model.student(0.5 * z, tf.constant([0, 2]))[0]
     np.testing.assert_array_equal(out["audio"], np.round((np.clip(x, -1, 1) + 1) * 127.5))
     other = generate(**{**args, "seed": tf.constant(4, tf.int64)})["audio"]
@@ -220,7 +220,7 @@ def test_distillation_on_audio_lowers_the_kl(tmp_path):
     options = dict(clip_length=256, hop_length=64, frame_length=128, num_mels=4)
     tf.keras.utils.set_random_seed(0)
     teacher = WaveNet(num_stacks=1, layers_per_stack=6, residual_channels=16, skip_channels=16,
-                      num_speakers=4, output="logistic_mixture", num_mixtures=3,
+                      num_speakers=4, output="logistic_mixture", num_components=3,
                       num_mels=4, hop_length=64, clip_length=256)
     teacher.compile(tf.keras.optimizers.Adam(3e-3))
     train = data.load("audio", "train", batch_size=8, shuffle=True, repeat=True, seed=0,

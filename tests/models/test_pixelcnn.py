@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conformance import goldens
 from tfgen import registry
 from tfgen.layers import MaskedConv2D
 from tfgen.models.pixelcnn import PixelCNN
 
-SMALL = dict(image_shape=(8, 8, 1), num_levels=2, num_classes=10, num_layers=3, filters=8,
+SMALL = dict(image_shape=(8, 8, 1), num_levels=2, num_labels=10, num_layers=3, filters=8,
              kernel_size=3, first_kernel_size=3, output_filters=16)
 
 
@@ -70,7 +71,7 @@ def _plain_masked_pixelcnn(num_layers, filters, kernel_size):
 def test_no_blind_spot_unlike_masked_pixelcnn():
     num_layers, k, (i, j) = 4, 3, (6, 4)
     shape = (9, 9)
-    model = PixelCNN(image_shape=(*shape, 1), num_levels=2, num_classes=0,
+    model = PixelCNN(image_shape=(*shape, 1), num_levels=2, num_labels=0,
                      num_layers=num_layers, filters=8, kernel_size=k, first_kernel_size=k,
                      output_filters=8)
     x = tf.random.stateless_uniform([1, *shape, 1], [0, 1], -1, 1)
@@ -111,9 +112,9 @@ def _numpy_log_prob(logits, image):
     return picked.reshape(picked.shape[0], -1).sum(-1)
 
 
-@pytest.mark.parametrize("num_levels,num_classes", [(2, 10), (17, 0)])
-def test_log_prob_matches_numpy(num_levels, num_classes):
-    model = PixelCNN(**{**SMALL, "num_levels": num_levels, "num_classes": num_classes})
+@pytest.mark.parametrize("num_levels,num_labels", [(2, 10), (17, 0)])
+def test_log_prob_matches_numpy(num_levels, num_labels):
+    model = PixelCNN(**{**SMALL, "num_levels": num_levels, "num_labels": num_labels})
     features = model.example_features(3, seed=1)
     logits = model(features).numpy()
     assert logits.shape == (3, 8, 8, 1, num_levels)
@@ -153,7 +154,7 @@ def test_registered():
     assert entry.model_class is PixelCNN
     assert entry.signatures == ("serving_default", "log_prob", "sample")
     assert set(entry.hparams) == set(PixelCNN().get_config())
-    model = PixelCNN(**{**entry.hparams, **entry.test_hparams, "image_shape": (8, 8, 1)})
+    model = PixelCNN(**{**goldens.GOLDENS["pixelcnn"].hparams, "image_shape": (8, 8, 1)})
     assert model(model.example_features(1)).shape == (1, 8, 8, 1, 2)
 
 
@@ -191,7 +192,7 @@ def test_sampling_seeds_labels_and_jit():
 def test_samples_follow_the_model_conditionals():
     # Each sampled pixel's conditional, recomputed by a full forward pass on the
     # finished image, must give it non-negligible probability.
-    model = PixelCNN(**{**SMALL, "num_levels": 3, "num_classes": 0})
+    model = PixelCNN(**{**SMALL, "num_levels": 3, "num_labels": 0})
     images = model.sample(64, seed=3)
     log_probs = tf.nn.log_softmax(model({"image": images}))
     picked = np.take_along_axis(log_probs.numpy(), images.numpy()[..., None], -1)
@@ -215,15 +216,15 @@ def test_spatial_conditioning_changes_log_prob_and_samples():
                      jit_compile=False), a)
 
 
-@pytest.mark.parametrize("hparams", [SMALL, {**SMALL, "num_classes": 0},
+@pytest.mark.parametrize("hparams", [SMALL, {**SMALL, "num_labels": 0},
                                      {**SMALL, "spatial_shape": (4, 4, 2)}])
 def test_signatures(hparams, tmp_path):
     model = PixelCNN(**hparams)
     signatures = model.signatures()
     assert set(signatures) == {"serving_default", "log_prob", "sample"}
     features = model.example_features(3)
-    inputs = {name: model.signature_inputs(fn, 3) for name, fn in signatures.items()}
-    expected_keys = {"image"} | ({"label"} if hparams["num_classes"] else set()) | (
+    inputs = {name: goldens.signature_inputs(model, fn, 3) for name, fn in signatures.items()}
+    expected_keys = {"image"} | ({"label"} if hparams["num_labels"] else set()) | (
         {"spatial"} if hparams.get("spatial_shape") else set())
     assert set(inputs["log_prob"]) == expected_keys
     out = signatures["log_prob"](**inputs["log_prob"])
@@ -269,7 +270,7 @@ def test_training_beats_independent_pixel_baseline():
     baseline_bpd = -ll.sum(axis=(1, 2, 3)).mean() / (64 * math.log(2))
 
     model = PixelCNN(image_shape=info.image_shape, num_levels=info.num_levels,
-                     num_classes=info.num_classes, num_layers=4, filters=16, kernel_size=3,
+                     num_labels=info.num_labels, num_layers=4, filters=16, kernel_size=3,
                      first_kernel_size=5, output_filters=32)
     model.compile(tf.keras.optimizers.Adam(3e-3))
     history = model.fit(train, steps_per_epoch=100, epochs=3, verbose=0)

@@ -65,7 +65,7 @@ def test_log_prob_matches_numpy_softmax():
 
 def test_mixture_head_log_prob_is_normalised():
     """Summing p(x_0 = v) over the 256 codes gives 1 (edge bins included)."""
-    model = _model(output="logistic_mixture", num_mixtures=3)
+    model = _model(output="logistic_mixture", num_components=3)
     features = model.example_features(1)
     audio = tf.tile(features["audio"], [256, 1])
     audio = tf.concat([tf.range(256)[:, None], audio[:, 1:]], axis=1)

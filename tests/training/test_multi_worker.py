@@ -18,10 +18,10 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from tfgen import registry
+from tests.conformance import goldens
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = ",".join(f"{k}={v!r}" for k, v in registry.get("pixelcnn").test_hparams.items())
+TINY = goldens.hparams_flag("pixelcnn")
 
 
 def _free_ports(count):

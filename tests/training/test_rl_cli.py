@@ -1,8 +1,9 @@
 """`python -m training --model a3c --env CartPole-v1 --threads K`: a short A3C job.
 
-The real CLI in a subprocess: the progress bar of episodes and returns, the
-TensorBoard summaries (episode return against frames), the checkpoint, the
-exported policy (loaded with `tf.saved_model.load`), and resuming.
+The real CLI in a subprocess, which finds `a3c` in `tfgen.registry` (an
+agent): the progress bar of episodes and returns, the TensorBoard summaries
+(episode return against frames), the checkpoint, the exported policy
+(`model_dir/export/<N>`, loaded with `tf.saved_model.load`), and resuming.
 """
 
 import json
@@ -62,17 +63,24 @@ def test_a3c_cli_trains_writes_summaries_exports_and_resumes(tmp_path):
     frames = int(tf.train.load_checkpoint(latest).get_tensor("frames/.ATTRIBUTES/VARIABLE_VALUE"))
     assert frames >= 1000
 
-    policy = tf.saved_model.load(os.path.join(model_dir, "policy", "1"))
+    policy = tf.saved_model.load(os.path.join(model_dir, "export", "1"))
     assert "serving_default" in policy.signatures
+    assert int(policy.signatures["get_train_step"]()["int64"]) == frames
 
-    out = _run("--env", "CartPole-v1", "--threads", "2", "--steps", "1500",
+    # Without --env: the registry entry's environment, so the same config (else refused).
+    out = _run("--threads", "2", "--steps", "1500",
                "--hparams", "fc_layer_params=(16,),t_max=5", "--model_dir", model_dir,
                cwd=tmp_path)
     assert f"at frame {frames}" in out, out  # Resumed.
-    assert os.path.isdir(os.path.join(model_dir, "policy", "2"))
+    assert os.path.isdir(os.path.join(model_dir, "export", "2"))
 
 
 def test_rl_hparams_are_checked():
-    assert rl.resolve_hparams("t_max=20,noisy=True")["t_max"] == 20
+    assert rl.resolve_hparams("a3c", "t_max=20,noisy=True")["t_max"] == 20
+    assert rl.resolve_hparams("a3c", learning_rate=1e-2)["learning_rate"] == 1e-2
     with pytest.raises(ValueError, match="expected keys among"):
-        rl.resolve_hparams("tmax=20")
+        rl.resolve_hparams("a3c", "tmax=20")
+    with pytest.raises(TypeError, match="expected t_max of type int"):
+        rl.resolve_hparams("a3c", "t_max=0.5")
+    with pytest.raises(ValueError, match="Expected a registered agent"):
+        rl.resolve_hparams("pixelcnn")

@@ -16,10 +16,11 @@ import pytest
 import tensorflow as tf
 
 import training
-from tfgen import registry
+from tests.conformance import goldens
+from tfgen.run_dir import RunDir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = ",".join(f"{k}={v!r}" for k, v in registry.get("pixelcnn").test_hparams.items())
+TINY = goldens.hparams_flag("pixelcnn")
 BASE_FLAGS = ["--model", "pixelcnn", "--dataset", "digits", "--hparams", TINY,
               "--batch_size", "16"]
 
@@ -62,7 +63,7 @@ def test_cli_end_to_end(tmp_path):
         config = json.load(f)
     assert config["model"] == "pixelcnn" and config["dataset"] == "digits"
     assert config["hparams"]["image_shape"] == [8, 8, 1]
-    for key, value in registry.get("pixelcnn").test_hparams.items():
+    for key, value in goldens.GOLDENS["pixelcnn"].hparams.items():
         assert config["hparams"][key] == value
 
     assert _checkpoint_step(model_dir) == 12  # Every 5 steps and at the end.
@@ -128,7 +129,7 @@ def test_train_library_api_and_rerun(tmp_path):
     assert int(model.optimizer.iterations.numpy()) == 3
     assert len(history.history["loss"]) == 2  # Two "epochs" of at most 2 steps.
     assert np.isfinite(history.test_metrics["bits_per_dim"])
-    assert training.read_config(model_dir)["model"] == "pixelcnn"
+    assert RunDir(model_dir).read_config()["model"] == "pixelcnn"
     # Again with the same flags: restored at the last step, nothing to train.
     model, history = training.train("pixelcnn", "digits", steps=3, batch_size=8,
                                     model_dir=model_dir, hparams=TINY, checkpoint_every=2,

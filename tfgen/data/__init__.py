@@ -1,4 +1,4 @@
-"""Embedded datasets and synthetic tasks as `tf.data.Dataset`s (DESIGN 7).
+"""Embedded datasets and synthetic tasks as `tf.data.Dataset`s.
 
 Nothing is downloaded: the data ships with the package or its dependencies,
 or is generated from a seed.

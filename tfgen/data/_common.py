@@ -29,16 +29,16 @@ class DatasetInfo:
       num_examples: examples per split; `None` for endless generated tasks.
       num_levels: distinct values per image channel (2 when binarised, 256 for
         grey MNIST, ...), or `None` for non-image data.
-      num_classes: number of label classes, or `None`.
-      vocab_size: number of token values, or `None`.
+      num_labels: number of label classes, or `None`.
+      num_categories: number of token values, or `None`.
     """
 
     name: str
     features: Mapping[str, tf.TensorSpec]
     num_examples: Mapping[str, Optional[int]]
     num_levels: Optional[int] = None
-    num_classes: Optional[int] = None
-    vocab_size: Optional[int] = None
+    num_labels: Optional[int] = None
+    num_categories: Optional[int] = None
 
     @property
     def image_shape(self):

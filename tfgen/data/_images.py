@@ -87,7 +87,7 @@ class ImageSource:
                       "label": tf.TensorSpec([], tf.int32)},
             num_examples={split: len(labels) for split, (_, labels) in self.splits.items()},
             num_levels=num_levels,
-            num_classes=10)
+            num_labels=10)
 
     def make(self, split, *, shuffle, repeat, seed, view, levels):
         """The unbatched dataset of a split in a view."""

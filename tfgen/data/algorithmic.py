@@ -1,4 +1,4 @@
-"""Synthetic algorithmic tasks as endless seeded streams (DESIGN 7).
+"""Synthetic algorithmic tasks as endless seeded streams.
 
 Each task is a pure function of a stateless-RNG seed, mapped over
 `tf.data.Dataset.counter()`: example `i` of split `s` is drawn from the seed

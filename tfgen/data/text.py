@@ -1,4 +1,4 @@
-"""`text`: English text bundled with Python itself, as bytes (DESIGN 7).
+"""`text`: English text bundled with Python itself, as bytes.
 
 The text is `pydoc_data.topics.topics` (Python's help topics), its values
 joined in sorted-key order and encoded as UTF-8: about 466k bytes that stand
@@ -6,7 +6,7 @@ in for text8 / enwik8. The split is by contiguous ranges: the first 90% of the
 bytes are `"train"`, the next 5% `"valid"`, the last 5% `"test"`.
 
 Elements are non-overlapping windows `{"tokens": int32 [seq_len]}` of byte
-values (`vocab_size` 256); option `seq_len` defaults to 128. `"valid"` and
+values (`num_categories` 256); option `seq_len` defaults to 128. `"valid"` and
 `"test"` windows start at the beginning of their range (a last partial window
 is dropped); `"train"` windows start at a seeded random offset in
 `[0, seq_len)` that changes every epoch, so every position is seen.
@@ -20,7 +20,7 @@ import tensorflow as tf
 from tfgen.data import _common
 
 SPLITS = ("train", "valid", "test")
-VOCAB_SIZE = 256
+NUM_CATEGORIES = 256
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,7 +47,7 @@ def _info(seq_len):
         name="text",
         features={"tokens": tf.TensorSpec([seq_len], tf.int32)},
         num_examples={split: _num_windows(split, seq_len) for split in SPLITS},
-        vocab_size=VOCAB_SIZE)
+        num_categories=NUM_CATEGORIES)
 
 
 def _make(split, *, shuffle, repeat, seed, seq_len):

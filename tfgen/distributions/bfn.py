@@ -31,7 +31,7 @@ with the defaults of the code's configs, beta_1 = 9 (binarised MNIST) and
 0.5625 (text): those configs produced the reported 77.87 nats/image and
 1.41 bits/char, so they are the settings the numbers belong to.
 
-Random numbers. Samplers and seeded losses draw through `tfgen.random`
+Random numbers. Samplers and seeded losses draw through `tfgen.noise`
 (`uniform_from_seed`, `normal_from_seed`), so the same seed gives the same
 samples with or without XLA (up to float rounding of the network and of
 log/cos, ~1e-6).
@@ -41,7 +41,7 @@ import math
 
 import tensorflow as tf
 
-from tfgen import random
+from tfgen import noise
 
 __all__ = ["ContinuousBFN", "DiscreteBFN", "DiscretisedBFN"]
 
@@ -132,7 +132,7 @@ class _BayesianFlow:
           network: callable `(network_input, t [B]) -> output` of the family.
           shape: the data shape [N, ...] (int32 tensor or list).
           steps: int32 [] n >= 1.
-          seed: int64 [] seed; the loop draws with `random.stream_seed(seed, 2 i + j)`.
+          seed: int64 [] seed; the loop draws with `noise.stream_seed(seed, 2 i + j)`.
 
         Returns:
           The family's final sample (see `final_sample`).
@@ -147,12 +147,12 @@ class _BayesianFlow:
             t = ones * (tf.cast(i - 1, tf.float32) / n)
             out = network(self.network_input(state), t)
             alpha = self.alpha(tf.cast(i, tf.float32), n)
-            y = self.receiver_sample(state, t, out, alpha, random.stream_seed(seed, 2 * i))
+            y = self.receiver_sample(state, t, out, alpha, noise.stream_seed(seed, 2 * i))
             return (i + 1, *self.bayesian_update(state, y, alpha))
 
         _, *state = tf.while_loop(lambda i, *_: i <= steps, body, (tf.constant(1), *state))
         out = network(self.network_input(state), ones)
-        return self.final_sample(tuple(state), out, random.stream_seed(seed, 1))
+        return self.final_sample(tuple(state), out, noise.stream_seed(seed, 1))
 
 
 class ContinuousBFN(_BayesianFlow):
@@ -250,7 +250,7 @@ class ContinuousBFN(_BayesianFlow):
     # Sampling (Sec. 4.14): y ~ N(x_hat, 1/alpha); the result is x_hat(theta, 1).
     def receiver_sample(self, state, t, out, alpha, seed):
         x_hat = self.output_mean(state[0], t, out)
-        return self.sender_sample(x_hat, alpha, random.normal_from_seed(tf.shape(x_hat), seed))
+        return self.sender_sample(x_hat, alpha, noise.normal_from_seed(tf.shape(x_hat), seed))
 
     def final_sample(self, state, out, seed):
         del seed
@@ -314,20 +314,20 @@ class DiscretisedBFN(ContinuousBFN):
     # Sampling (Sec. 5.5): k ~ p_O, y ~ N(k_c, 1/alpha); the result is k ~ p_O(theta; 1) (bin index).
     def receiver_sample(self, state, t, out, alpha, seed):
         probs = self.output_probs(state[0], t, out)
-        k = random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        k = noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))
         k_c = tf.gather(bin_centres(self.num_bins), k)
-        return self.sender_sample(k_c, alpha, random.normal_from_seed(tf.shape(k_c), seed + [0, 1]))
+        return self.sender_sample(k_c, alpha, noise.normal_from_seed(tf.shape(k_c), seed + [0, 1]))
 
     def final_sample(self, state, out, seed):
         probs = self.output_probs(state[0], tf.ones(tf.shape(out)[:1]), out)
-        return random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        return noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))
 
 
 class DiscreteBFN(_BayesianFlow):
     """Bayesian flow for categorical data with K classes (Sec. 6).
 
     Args:
-      num_classes: int K >= 2.
+      num_categories: int K >= 2.
       beta_1: float, beta(1) of the schedule beta(t) = beta_1 t^2 (see the
         module docstring for the reading of the paper's values).
 
@@ -335,12 +335,12 @@ class DiscreteBFN(_BayesianFlow):
     [B, ..., K] on the simplex; its output is logits [B, ..., K] of p_O.
     """
 
-    def __init__(self, num_classes=2, beta_1=9.0):
-        self.num_classes = _check_int(num_classes, "num_classes", 2)
+    def __init__(self, num_categories=2, beta_1=9.0):
+        self.num_categories = _check_int(num_categories, "num_categories", 2)
         self.beta_1 = _check_positive(beta_1, "beta_1")
 
     def get_config(self):
-        return {"num_classes": self.num_classes, "beta_1": self.beta_1}
+        return {"num_categories": self.num_categories, "beta_1": self.beta_1}
 
     # Sec. 6.8: beta(t) = beta_1 t^2, alpha_i = beta(i/n) - beta((i-1)/n) = beta_1 (2i - 1) / n^2.
     def beta(self, t):
@@ -351,7 +351,7 @@ class DiscreteBFN(_BayesianFlow):
         return self.beta_1 * (2.0 * i - 1.0) / n ** 2
 
     def prior(self, shape):
-        return (tf.fill(tf.concat([shape, [self.num_classes]], 0), 1.0 / self.num_classes),)
+        return (tf.fill(tf.concat([shape, [self.num_categories]], 0), 1.0 / self.num_categories),)
 
     @staticmethod
     def network_input(state):
@@ -359,12 +359,12 @@ class DiscreteBFN(_BayesianFlow):
 
     def _mean_direction(self, x):
         """K e_x - 1 [..., K] for int classes x [...]."""
-        return self.num_classes * tf.one_hot(x, self.num_classes) - 1.0
+        return self.num_categories * tf.one_hot(x, self.num_categories) - 1.0
 
     def sender_sample(self, x, alpha, eps):
         """y ~ p_S(y | x; alpha) = N(alpha (K e_x - 1), alpha K I) (Eq. 133); alpha is [...]."""
         alpha = alpha[..., None] if tf.convert_to_tensor(alpha).shape.rank else alpha
-        return alpha * self._mean_direction(x) + tf.sqrt(alpha * self.num_classes) * eps
+        return alpha * self._mean_direction(x) + tf.sqrt(alpha * self.num_categories) * eps
 
     @staticmethod
     def bayesian_update(state, y, alpha=None):
@@ -384,8 +384,8 @@ class DiscreteBFN(_BayesianFlow):
     def continuous_time_loss(self, x, theta, t, out):
         """L^inf = K beta_1 t ||e_x - e_hat(theta, t)||^2 (Eq. 161 with alpha(t) = 2 beta_1 t)."""
         e_hat = self.output_probs(out)
-        error = tf.reduce_sum((tf.one_hot(x, self.num_classes) - e_hat) ** 2, axis=-1)
-        return self.num_classes * self.beta_1 * _expand(t, error) * error
+        error = tf.reduce_sum((tf.one_hot(x, self.num_categories) - e_hat) ** 2, axis=-1)
+        return self.num_categories * self.beta_1 * _expand(t, error) * error
 
     def discrete_time_loss(self, x, theta, t, out, i, n, eps):
         """n [ln p_S(y | x; alpha_i) - ln p_R(y | theta; t, alpha_i)] with y ~ p_S (Eq. 152).
@@ -396,20 +396,20 @@ class DiscreteBFN(_BayesianFlow):
         alpha = self.alpha(_expand(i, tf.cast(x, tf.float32)), n)
         y = self.sender_sample(x, alpha, eps)
         log_probs = tf.nn.log_softmax(out, axis=-1)
-        y_x = tf.reduce_sum(tf.one_hot(x, self.num_classes) * y, axis=-1)
+        y_x = tf.reduce_sum(tf.one_hot(x, self.num_categories) * y, axis=-1)
         return n * (y_x - tf.reduce_logsumexp(log_probs + y, axis=-1))
 
     def reconstruction_loss(self, x, theta, out):
         """L^r = -ln p_O(x | theta; 1) (Eq. 160)."""
         log_probs = tf.nn.log_softmax(out, axis=-1)
-        return -tf.reduce_sum(tf.one_hot(x, self.num_classes) * log_probs, axis=-1)
+        return -tf.reduce_sum(tf.one_hot(x, self.num_categories) * log_probs, axis=-1)
 
     # Sampling (Sec. 6.10): k ~ p_O, y ~ p_S(. | k; alpha); the result is k ~ p_O(theta; 1).
     def receiver_sample(self, state, t, out, alpha, seed):
         probs = self.output_probs(out)
-        k = random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
-        return self.sender_sample(k, alpha, random.normal_from_seed(tf.shape(probs), seed + [0, 1]))
+        k = noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        return self.sender_sample(k, alpha, noise.normal_from_seed(tf.shape(probs), seed + [0, 1]))
 
     def final_sample(self, state, out, seed):
         probs = self.output_probs(out)
-        return random.categorical_from_probs(probs, random.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        return noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))

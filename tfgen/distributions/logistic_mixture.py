@@ -1,8 +1,8 @@
 """Discretised mixture of logistics (PixelCNN++, arXiv 1701.05517 Sec. 2.1).
 
 The output distribution of the WaveNet teacher of Parallel WaveNet
-(arXiv 1711.10433 Sec. 2.2): a value in [-1, 1] falls into one of `num_bins`
-equal bins with centres `-1 + 2 i / (num_bins - 1)`; the probability of a bin
+(arXiv 1711.10433 Sec. 2.2): a value in [-1, 1] falls into one of `num_levels`
+equal bins with centres `-1 + 2 i / (num_levels - 1)`; the probability of a bin
 is the mixture's logistic CDF mass over it, the two edge bins taking all the
 mass out to -inf and +inf, so the bin probabilities sum to one.
 """
@@ -10,7 +10,7 @@ mass out to -inf and +inf, so the bin probabilities sum to one.
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfgen import random as tfgen_random
+from tfgen import noise
 
 tfd = tfp.distributions
 
@@ -30,29 +30,29 @@ def _log_bin_mass(upper, lower):
 
 
 class DiscretizedLogisticMixture(tfd.Distribution):
-    """Mixture of logistics discretised to `num_bins` bins on [-1, 1].
+    """Mixture of logistics discretised to `num_levels` bins on [-1, 1].
 
     Args:
       logits: float [..., K] unnormalised mixture log-weights.
       locs: float [..., K] logistic locations mu_k.
       log_scales: float [..., K] logistic log-scales log s_k (clipped below at
         -7, as PixelCNN++ does).
-      num_bins: int >= 2, number of bins (256 for 8-bit mu-law audio,
+      num_levels: int >= 2, number of bins (256 for 8-bit mu-law audio,
         65536 for 16-bit audio).
       validate_args, allow_nan_stats, name: as for every TFP distribution.
 
     Events are scalars: values in [-1, 1] (`log_prob` rounds them to the
     nearest bin centre). `log_prob(x)` is
-    `log sum_k pi_k [F_k(x + 1/(num_bins - 1)) - F_k(x - 1/(num_bins - 1))]`
+    `log sum_k pi_k [F_k(x + 1/(num_levels - 1)) - F_k(x - 1/(num_levels - 1))]`
     with `F_k` the logistic CDF, and `F_k(-inf) = 0`, `F_k(+inf) = 1` replacing
     the outer edges of the first and last bins. Samples are bin centres.
     """
 
-    def __init__(self, logits, locs, log_scales, num_bins=256, validate_args=False,
+    def __init__(self, logits, locs, log_scales, num_levels=256, validate_args=False,
                  allow_nan_stats=True, name="DiscretizedLogisticMixture"):
         parameters = dict(locals())
-        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
-            raise ValueError(f"num_bins: expected an int >= 2, got {num_bins!r}.")
+        if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
+            raise ValueError(f"num_levels: expected an int >= 2, got {num_levels!r}.")
         with tf.name_scope(name) as name:
             dtype = tf.float32
             self._logits = tf.convert_to_tensor(logits, dtype)
@@ -62,7 +62,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
             if len({tuple(s.as_list()) for s in shapes if s.rank is not None}) > 1:
                 raise ValueError(f"logits, locs, log_scales: expected equal shapes [..., K], "
                                  f"got {[s for s in shapes]}.")
-            self._num_bins = num_bins
+            self._num_levels = num_levels
             super().__init__(dtype=dtype, reparameterization_type=tfd.NOT_REPARAMETERIZED,
                              validate_args=validate_args, allow_nan_stats=allow_nan_stats,
                              parameters=parameters, name=name)
@@ -86,12 +86,12 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         return self._log_scales
 
     @property
-    def num_bins(self):
-        return self._num_bins
+    def num_levels(self):
+        return self._num_levels
 
     @property
     def bin_half_width(self):
-        return 1.0 / (self._num_bins - 1)
+        return 1.0 / (self._num_levels - 1)
 
     def _event_shape(self):
         return tf.TensorShape([])
@@ -100,13 +100,13 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         return tf.constant([], tf.int32)
 
     def to_bins(self, x):
-        """Values in [-1, 1] -> int32 bin indices in [0, num_bins)."""
+        """Values in [-1, 1] -> int32 bin indices in [0, num_levels)."""
         x = tf.clip_by_value(tf.convert_to_tensor(x, self.dtype), -1.0, 1.0)
-        return tf.cast(tf.round((x + 1.0) * (0.5 * (self._num_bins - 1))), tf.int32)
+        return tf.cast(tf.round((x + 1.0) * (0.5 * (self._num_levels - 1))), tf.int32)
 
     def from_bins(self, bins):
         """int bin indices -> bin centres in [-1, 1]."""
-        return tf.cast(bins, self.dtype) * (2.0 / (self._num_bins - 1)) - 1.0
+        return tf.cast(bins, self.dtype) * (2.0 / (self._num_levels - 1)) - 1.0
 
     def _component_log_probs(self, x):
         """log P_k(bin of x) [..., K] for each logistic component."""
@@ -116,7 +116,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         inv_scale = tf.exp(-log_scales)
         upper = (centre + self.bin_half_width - self._locs) * inv_scale
         lower = (centre - self.bin_half_width - self._locs) * inv_scale
-        first, last = bins == 0, bins == self._num_bins - 1
+        first, last = bins == 0, bins == self._num_levels - 1
         # Edge bins take the tails: log F(upper) for the first, log(1 - F(lower)) for the last.
         middle = _log_bin_mass(tf.where(last, lower + 1.0, upper),
                                tf.where(first, upper - 1.0, lower))
@@ -144,7 +144,7 @@ class DiscretizedLogisticMixture(tfd.Distribution):
           float32 [...] bin centres.
         """
         temperature = tf.cast(temperature, self.dtype)
-        component = tfgen_random.categorical_from_uniform(self._logits / temperature,
+        component = noise.categorical_from_uniform(self._logits / temperature,
                                                           u_component)
         pick = lambda t: tf.gather(t, component[..., None], batch_dims=component.shape.rank)[..., 0]
         scale = tf.exp(tf.maximum(pick(self._log_scales), _MIN_LOG_SCALE)) * temperature
@@ -159,5 +159,5 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         logits = tf.broadcast_to(self._logits, tf.concat([shape, tf.shape(self._logits)[-1:]], 0))
         broadcast = type(self)(logits, tf.broadcast_to(self._locs, tf.shape(logits)),
                                tf.broadcast_to(self._log_scales, tf.shape(logits)),
-                               self._num_bins)
+                               self._num_levels)
         return broadcast.sample_from_uniform(u[0], u[1])

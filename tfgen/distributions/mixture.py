@@ -25,7 +25,7 @@ solves the transposed triangular system `(dF/dx)^T v = g` and returns
 `-v^T dF/dtheta` for the mixture logits, means and scales. Sampling itself
 draws a component and Gaussian noise (`MixtureOfDiagonalGaussians.sample`).
 
-The noise comes from `tfgen.random` (Philox bits made into floats by integer
+The noise comes from `tfgen.noise` (Philox bits made into floats by integer
 arithmetic, plus Box-Muller here for normals), so that the same seed gives the
 same sample with and without XLA.
 """
@@ -35,7 +35,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfgen import random as tfgen_random
+from tfgen import noise
 
 # ------------------------------------------------------------ stateless noise
 
@@ -43,7 +43,7 @@ from tfgen import random as tfgen_random
 def _key(seed):
     """An int64 scalar seed (or a [2] key) -> the [2] int64 key of the stateless ops."""
     seed = tf.convert_to_tensor(seed)
-    return tfgen_random.seed_pair(seed) if seed.shape.rank == 0 else tf.cast(seed, tf.int64)
+    return noise.seed_pair(seed) if seed.shape.rank == 0 else tf.cast(seed, tf.int64)
 
 
 # ------------------------------------------------- the distributional transform
@@ -185,8 +185,9 @@ class MixtureOfDiagonalGaussians:
     Example:
 
     >>> q = MixtureOfDiagonalGaussians(tf.zeros([4, 3]), tf.zeros([4, 3, 2]), tf.ones([4, 3, 2]))
-    >>> z = q.sample(seed=1)           # [4, 2], differentiable w.r.t. all parameters
-    >>> q.log_prob(z)                  # [4]
+    >>> z = q.sample(seed=1)           # differentiable w.r.t. all parameters
+    >>> z.shape, q.log_prob(z).shape
+    (TensorShape([4, 2]), TensorShape([4]))
     """
 
     def __init__(self, logits, loc, scale):
@@ -256,7 +257,7 @@ class MixtureOfDiagonalGaussians:
         uniform = tf.convert_to_tensor(uniform, self.loc.dtype)
         normal = tf.convert_to_tensor(normal, self.loc.dtype)
         num_components = tf.shape(self.loc)[-2]
-        chosen = tfgen_random.categorical_from_uniform(self.logits, uniform)
+        chosen = noise.categorical_from_uniform(self.logits, uniform)
         one_hot = tf.one_hot(chosen, num_components, dtype=self.loc.dtype)[..., None]  # [.., K, 1]
         x = tf.reduce_sum(one_hot * (self.loc + self.scale * normal[..., None, :]), axis=-2)
         return self.reparameterize(x)
@@ -273,7 +274,7 @@ class MixtureOfDiagonalGaussians:
         """
         shape = tf.concat([tf.cast(sample_shape, tf.int32), self.batch_shape_tensor()], axis=0)
         key = _key(seed)
-        uniform = tf.cast(tfgen_random.uniform_from_seed(shape, key), self.loc.dtype)
-        normal = tfgen_random.normal_from_seed(tf.concat([shape, tf.shape(self.loc)[-1:]], 0),
+        uniform = tf.cast(noise.uniform_from_seed(shape, key), self.loc.dtype)
+        normal = noise.normal_from_seed(tf.concat([shape, tf.shape(self.loc)[-1:]], 0),
                                            key + tf.constant([1, 0], tf.int64), self.loc.dtype)
         return self.sample_from_noise(uniform, normal)

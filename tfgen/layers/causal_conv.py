@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfgen.checks import check_int
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class CausalConv1D(tf.keras.layers.Layer):
     """Causal dilated 1-D convolution `y_t = b + sum_j W_j x_{t - (k - 1 - j) d}`.
 
@@ -20,18 +21,41 @@ class CausalConv1D(tf.keras.layers.Layer):
     input and a queue of the past `(k - 1) d` inputs, giving exactly the
     output `call` gives at that time (up to float rounding).
 
+    Reference:
+      van den Oord et al. 2016, "WaveNet: A Generative Model for Raw Audio",
+      arXiv 1609.03499, Sec. 2.1, Fig. 2-3 (causal and dilated causal
+      convolutions); `step`: Paine et al. 2016, "Fast Wavenet Generation
+      Algorithm", arXiv 1611.09482, Sec. 2 (the per-layer queues).
+
     Args:
       filters: int, output channels.
       kernel_size: int k >= 1, taps.
       dilation_rate: int d >= 1, time steps between taps.
       use_bias: bool.
       kernel_initializer: Keras initializer of the [k, in, filters] kernel.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, time, in_channels].
 
     Returns:
       Float tensor [batch, time, filters].
+
+    Example:
+
+    >>> layer = CausalConv1D(filters=4, kernel_size=2, dilation_rate=2)
+    >>> x = tf.random.stateless_normal([2, 10, 3], seed=[0, 1])
+    >>> y = layer(x)
+    >>> y.shape
+    TensorShape([2, 10, 4])
+    >>> layer.queue_length  # (k - 1) d past inputs
+    2
+    >>> queue, outputs = layer.initial_queue(2), []
+    >>> for t in range(10):
+    ...     output, queue = layer.step(x[:, t], queue, t)
+    ...     outputs.append(output)
+    >>> bool(tf.reduce_all(tf.abs(tf.stack(outputs, axis=1) - y) < 1e-5))
+    True
     """
 
     # WaveNet (1609.03499) Sec. 2.1, Fig. 3: causal dilated convolution.

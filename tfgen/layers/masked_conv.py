@@ -1,10 +1,10 @@
 """Causal image convolutions for PixelCNN-style autoregressive models.
 
 * `MaskedConv2D`: the original PixelCNN masked k x k convolution
-  (van den Oord et al. 2016a, arXiv 1601.06759, Sec. 3.4, Fig. 4), which has a
-  blind spot when stacked.
+  (van den Oord et al. 2016a, arXiv 1601.06759, Sec. 3.4, masks A and B),
+  which has a blind spot when stacked.
 * `VerticalStackConv2D` / `HorizontalStackConv2D`: the two stacks of the Gated
-  PixelCNN (van den Oord et al. 2016b, arXiv 1606.05328, Sec. 2.1, Fig. 2),
+  PixelCNN (van den Oord et al. 2016b, arXiv 1606.05328, Sec. 2.2, Fig. 2),
   implemented with explicit asymmetric padding and shifts instead of dense
   masks; together they have no blind spot.
 * `shift_down` / `ShiftDown`: moves a feature map down one row, so that the
@@ -53,29 +53,59 @@ def _check_rank4(inputs, layer):
 def shift_down(x, rows=1):
     """Shifts `x` [B, H, W, C] down by `rows` rows, filling the top with zeros.
 
-    Row i of the output is row i - rows of the input (Gated PixelCNN, Sec. 2.1:
-    the vertical stack's output is shifted down before it feeds the horizontal
-    stack, so that the horizontal stack never sees the current row through it).
+    Row i of the output is row i - rows of the input (Gated PixelCNN, arXiv
+    1606.05328, Sec. 2.2, Fig. 2: the vertical stack's output is shifted down
+    before it feeds the horizontal stack, so that the horizontal stack never
+    sees the current row through it).
+
+    Args:
+      x: float tensor [batch, height, width, channels].
+      rows: positive int.
+
+    Returns:
+      A tensor of the shape of `x`.
+
+    Example:
+
+    >>> x = tf.reshape(tf.range(1.0, 4.0), [1, 3, 1, 1])
+    >>> shift_down(x)[0, :, 0, 0].numpy()
+    array([0., 1., 2.], dtype=float32)
     """
     x = tf.convert_to_tensor(x)
     _check_rank4(x, "shift_down")
     return tf.pad(x, [[0, 0], [rows, 0], [0, 0], [0, 0]])[:, :tf.shape(x)[1]]
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class ShiftDown(tf.keras.layers.Layer):
     """Shifts a feature map down by `rows` rows (zeros enter at the top).
 
+    The layer form of `shift_down`; it has no weights.
+
+    Reference:
+      van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+      Decoders", arXiv 1606.05328, Sec. 2.2, Fig. 2 (the vertical stack feeds
+      the horizontal stack through a down shift).
+
     Args:
       rows: positive int, the number of rows to shift.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, height, width, channels].
 
     Returns:
-      A tensor of the same shape; row i holds input row i - rows.
+      A tensor of the same shape [batch, height, width, channels]; row i holds
+      input row i - rows.
+
+    Example:
+
+    >>> x = tf.reshape(tf.range(1.0, 5.0), [1, 4, 1, 1])
+    >>> ShiftDown(rows=2)(x)[0, :, 0, 0].numpy()
+    array([0., 0., 1., 2.], dtype=float32)
     """
 
-    # Gated PixelCNN (1606.05328) Sec. 2.1: the down shift between the stacks.
+    # Gated PixelCNN (1606.05328) Sec. 2.2, Fig. 2: the down shift between the stacks.
     def __init__(self, rows=1, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
@@ -89,6 +119,7 @@ class ShiftDown(tf.keras.layers.Layer):
         return {**super().get_config(), "rows": self.rows}
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class MaskedConv2D(tf.keras.layers.Layer):
     """Masked k x k convolution of the original PixelCNN (single image channel).
 
@@ -100,12 +131,18 @@ class MaskedConv2D(tf.keras.layers.Layer):
     Colour-channel groups (R, G, B masks) are not implemented: images have one
     channel.
 
+    Reference:
+      van den Oord et al. 2016, "Pixel Recurrent Neural Networks", arXiv
+      1601.06759, Sec. 3.4 (masked convolution, masks A and B); the blind spot:
+      arXiv 1606.05328, Sec. 2.2, Fig. 1.
+
     Args:
       filters: int, number of output channels.
       kernel_size: odd int k, the kernel is k x k.
       mask_type: "A" (exclude the centre pixel) or "B" (include it).
       use_bias: bool.
       kernel_initializer: Keras initializer for the kernel.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, height, width, in_channels].
@@ -114,9 +151,19 @@ class MaskedConv2D(tf.keras.layers.Layer):
       Float tensor [batch, height, width, filters]; output (i, j) depends only
       on inputs at pixels before (i, j) in raster order (and on (i, j) itself
       with mask "B").
+
+    Example:
+
+    >>> layer = MaskedConv2D(filters=4, kernel_size=3, mask_type="A")
+    >>> layer(tf.zeros([2, 8, 8, 1])).shape
+    TensorShape([2, 8, 8, 4])
+    >>> layer.mask[:, :, 0, 0].numpy()
+    array([[1., 1., 1.],
+           [1., 0., 0.],
+           [0., 0., 0.]], dtype=float32)
     """
 
-    # PixelCNN (1601.06759) Sec. 3.4 / Fig. 4: masked convolutions, masks A and B.
+    # PixelCNN (1601.06759) Sec. 3.4: masked convolutions, masks A and B.
     def __init__(self, filters, kernel_size, mask_type="B", use_bias=True,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
@@ -157,6 +204,7 @@ class MaskedConv2D(tf.keras.layers.Layer):
                 "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class VerticalStackConv2D(tf.keras.layers.Layer):
     """Vertical-stack convolution of the Gated PixelCNN: rows above and the current row.
 
@@ -166,20 +214,33 @@ class VerticalStackConv2D(tf.keras.layers.Layer):
     (including pixels to the right), so its output must go through
     `shift_down` before it reaches the horizontal stack.
 
+    Reference:
+      van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+      Decoders", arXiv 1606.05328, Sec. 2.2, Fig. 2 (the vertical stack).
+
     Args:
       filters: int, number of output channels.
       kernel_size: odd int k.
       use_bias: bool.
       kernel_initializer: Keras initializer.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, height, width, in_channels].
 
     Returns:
       Float tensor [batch, height, width, filters].
+
+    Example:
+
+    >>> layer = VerticalStackConv2D(filters=4, kernel_size=3)
+    >>> layer(tf.zeros([2, 8, 8, 1])).shape
+    TensorShape([2, 8, 8, 4])
+    >>> layer.conv.kernel.shape  # (k//2 + 1) x k
+    TensorShape([2, 3, 1, 4])
     """
 
-    # Gated PixelCNN (1606.05328) Sec. 2.1 / Fig. 2: the n x n vertical stack, unmasked.
+    # Gated PixelCNN (1606.05328) Sec. 2.2 / Fig. 2: the n x n vertical stack, unmasked.
     def __init__(self, filters, kernel_size, use_bias=True,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
@@ -203,6 +264,7 @@ class VerticalStackConv2D(tf.keras.layers.Layer):
                 "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class HorizontalStackConv2D(tf.keras.layers.Layer):
     """Horizontal-stack convolution of the Gated PixelCNN: the current row, to the left.
 
@@ -212,12 +274,17 @@ class HorizontalStackConv2D(tf.keras.layers.Layer):
     input shifted right by one column, so output (i, j) sees (i, j - k//2 ..
     j - 1). No dense mask is needed.
 
+    Reference:
+      van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+      Decoders", arXiv 1606.05328, Sec. 2.2, Fig. 2 (the horizontal stack).
+
     Args:
       filters: int, number of output channels.
       kernel_size: odd int k (k >= 3 for mask "A").
       mask_type: "A" or "B".
       use_bias: bool.
       kernel_initializer: Keras initializer.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, height, width, in_channels]; any height
@@ -225,9 +292,17 @@ class HorizontalStackConv2D(tf.keras.layers.Layer):
 
     Returns:
       Float tensor [batch, height, width, filters].
+
+    Example:
+
+    >>> layer = HorizontalStackConv2D(filters=4, kernel_size=5, mask_type="A")
+    >>> layer(tf.zeros([2, 1, 8, 3])).shape  # one row
+    TensorShape([2, 1, 8, 4])
+    >>> layer.conv.kernel.shape  # 1 x k//2: the current pixel is excluded
+    TensorShape([1, 2, 3, 4])
     """
 
-    # Gated PixelCNN (1606.05328) Sec. 2.1 / Fig. 2: the 1 x (n/2 + 1) horizontal stack.
+    # Gated PixelCNN (1606.05328) Sec. 2.2 / Fig. 2: the 1 x (n/2 + 1) horizontal stack.
     def __init__(self, filters, kernel_size, mask_type="B", use_bias=True,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)

@@ -17,6 +17,7 @@ from tfgen.layers.masked_conv import (
 )
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class GatedPixelCNNBlock(tf.keras.layers.Layer):
     """One layer of the Gated PixelCNN: a vertical and a horizontal stack.
 
@@ -38,6 +39,12 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
     `vertical_step` and `horizontal_step`; `horizontal_step` works on any
     subset of rows (e.g. one row) given the matching rows of `link` and `s`.
 
+    Reference:
+      van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+      Decoders", arXiv 1606.05328, Sec. 2.1, Eq. 2 (gated unit), Sec. 2.2,
+      Fig. 2 (one layer: the vertical and horizontal stacks), Sec. 2.3, Eq. 4
+      (`V^T h`) and Eq. 5 (`V * s`, s a map at the image resolution).
+
     Args:
       filters: int p, channels of each stack's output.
       kernel_size: odd int n; vertical kernel (n//2+1) x n, horizontal 1 x (n//2+1).
@@ -50,6 +57,7 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
       vertical_output: bool, whether to compute the vertical stack's gated
         output; False in the last layer, where nothing reads it (`v_out` is
         then None).
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: a pair `(v, x_h)` of float tensors [batch, height, width, c],
@@ -61,6 +69,15 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
     Returns:
       A pair `(v_out, h_out)` of float tensors [batch, height, width, filters]
       (`v_out` is None when `vertical_output` is False).
+
+    Example:
+
+    >>> block = GatedPixelCNNBlock(filters=4, kernel_size=3, mask_type="A",
+    ...                            residual=False, label_conditioning=True)
+    >>> x = tf.zeros([2, 6, 6, 1])
+    >>> v_out, h_out = block((x, x), label=tf.one_hot([0, 3], 10))
+    >>> v_out.shape, h_out.shape
+    (TensorShape([2, 6, 6, 4]), TensorShape([2, 6, 6, 4]))
     """
 
     # Gated PixelCNN (1606.05328) Fig. 2 and Eq. 4 (conditioning) / Eq. 5 (spatial).
@@ -167,6 +184,7 @@ def _upsampling_strides(source, target):
     return strides
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class SpatialUpsampler(tf.keras.layers.Layer):
     """Learned upsampling m(s) of a low-resolution conditioning map to the image size.
 
@@ -174,15 +192,29 @@ class SpatialUpsampler(tf.keras.layers.Layer):
     then one layer with the remaining stride; ReLU between layers, the last one
     linear). A map already at the image size gets one stride-1 3x3 layer.
 
+    Reference:
+      van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
+      Decoders", arXiv 1606.05328, Sec. 2.3, Eq. 5 (a deconvolutional
+      network `m` maps the conditioning to a map at the image resolution).
+
     Args:
       target_size: (height, width) of the image.
       filters: int, channels of the upsampled map.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, h, w, c] with height/h and width/w integers.
 
     Returns:
       Float tensor [batch, height, width, filters].
+
+    Example:
+
+    >>> layer = SpatialUpsampler(target_size=(28, 28), filters=4)
+    >>> layer(tf.zeros([2, 7, 7, 3])).shape
+    TensorShape([2, 28, 28, 4])
+    >>> [deconv.strides for deconv in layer.deconvs]
+    [(2, 2), (2, 2)]
     """
 
     # Gated PixelCNN (1606.05328) Sec. 2.3, Eq. 5: s -> m(s) by a deconvolutional network.

@@ -13,8 +13,21 @@ from tfgen.checks import check_int
 def upsampling_strides(factor):
     """Splits `factor` into strides of at most 16 (greedily the largest divisor first).
 
+    Args:
+      factor: positive int, the total upsampling factor.
+
+    Returns:
+      A list of ints whose product is `factor` (`[1]` for 1); a prime factor
+      above 16 stays one stride.
+
+    Example:
+
     >>> upsampling_strides(256)
     [16, 16]
+    >>> upsampling_strides(200)
+    [10, 10, 2]
+    >>> upsampling_strides(1)
+    [1]
     """
     factor = check_int(factor, "factor")
     strides = []
@@ -25,6 +38,7 @@ def upsampling_strides(factor):
     return strides or [1]
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class ConditioningUpsampler(tf.keras.layers.Layer):
     """Transposed-convolution stack taking frames to samples, `T = frames * hop_length`.
 
@@ -33,15 +47,29 @@ class ConditioningUpsampler(tf.keras.layers.Layer):
     linear), so output sample `t` is computed from the frames around frame
     `t // hop_length`.
 
+    Reference:
+      van den Oord et al. 2016, "WaveNet: A Generative Model for Raw Audio",
+      arXiv 1609.03499, Sec. 2.5 (local conditioning: h is mapped to y = f(h)
+      at the audio rate by a transposed convolutional network).
+
     Args:
       hop_length: int, samples per frame.
       filters: int, channels of the upsampled features.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float tensor [batch, frames, features].
 
     Returns:
       Float tensor [batch, frames * hop_length, filters].
+
+    Example:
+
+    >>> layer = ConditioningUpsampler(hop_length=8, filters=4)
+    >>> layer(tf.zeros([2, 3, 5])).shape
+    TensorShape([2, 24, 4])
+    >>> [deconv.strides for deconv in layer.deconvs]
+    [(8,)]
     """
 
     # WaveNet (1609.03499) Sec. 2.5: y = f(h), a learned transposed-convolution upsampling.

@@ -14,6 +14,7 @@ from tfgen.layers.causal_conv import CausalConv1D
 from tfgen.layers.gated import GatedActivation
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class WaveNetBlock(tf.keras.layers.Layer):
     """Gated residual block with a parameterised skip connection.
 
@@ -21,6 +22,12 @@ class WaveNetBlock(tf.keras.layers.Layer):
     with `*` a causal dilated convolution of width `filter_width`, `h` a
     global conditioning vector and `y` local conditioning at the sample rate
     (both optional); then `skip = 1x1(z)` and `residual = x + 1x1(z)`.
+
+    Reference:
+      van den Oord et al. 2016, "WaveNet: A Generative Model for Raw Audio",
+      arXiv 1609.03499, Sec. 2.3, Eq. 2 (gated activation unit), Sec. 2.4,
+      Fig. 4 (residual and skip connections), Sec. 2.5 (global conditioning
+      `V^T h` and local conditioning `V * y`).
 
     Args:
       residual_channels: int R, channels of x and of the residual output.
@@ -31,6 +38,7 @@ class WaveNetBlock(tf.keras.layers.Layer):
       local_conditioning: bool, whether `call` takes `local_condition` y.
       residual_output: bool; False for a last block whose residual output
         is unused (it then returns `x` unchanged).
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float [batch, time, R].
@@ -39,6 +47,14 @@ class WaveNetBlock(tf.keras.layers.Layer):
 
     Returns:
       `(residual [batch, time, R], skip [batch, time, S])`.
+
+    Example:
+
+    >>> block = WaveNetBlock(residual_channels=4, skip_channels=6, dilation_rate=2,
+    ...                      global_conditioning=True)
+    >>> residual, skip = block(tf.zeros([2, 10, 4]), global_condition=tf.one_hot([0, 1], 3))
+    >>> residual.shape, skip.shape
+    (TensorShape([2, 10, 4]), TensorShape([2, 10, 6]))
     """
 
     # WaveNet (1609.03499) Sec. 2.3 Eq. 2 (gated unit), Sec. 2.4 Fig. 4 (residual and
@@ -119,6 +135,7 @@ class WaveNetBlock(tf.keras.layers.Layer):
                 "residual_output": self.residual_output}
 
 
+@tf.keras.saving.register_keras_serializable(package="tfgen")
 class WaveNetStack(tf.keras.layers.Layer):
     """The causal WaveNet network: shifted input conv, gated residual blocks, output layers.
 
@@ -129,6 +146,13 @@ class WaveNetStack(tf.keras.layers.Layer):
     outputs are summed, and `ReLU -> 1x1 -> ReLU -> 1x1` gives
     `output_channels` per time step.
 
+    Reference:
+      van den Oord et al. 2016, "WaveNet: A Generative Model for Raw Audio",
+      arXiv 1609.03499, Sec. 2.1, Fig. 2-3 (causal and dilated causal
+      convolutions, dilations 1, 2, ..., 512 repeated), Sec. 2.4, Fig. 4 (the
+      whole architecture); `step`: Paine et al. 2016, "Fast Wavenet
+      Generation Algorithm", arXiv 1611.09482, Sec. 2.
+
     Args:
       output_channels: int, channels per step (256 softmax logits, 3 K mixture
         parameters, 2 for a flow's location and log-scale, ...).
@@ -138,6 +162,7 @@ class WaveNetStack(tf.keras.layers.Layer):
       skip_channels: int S (also the width of the first output 1x1).
       filter_width: int, taps of every causal convolution.
       global_conditioning, local_conditioning: bool, as for `WaveNetBlock`.
+      **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
       inputs: float [batch, time, channels], the unshifted input sequence.
@@ -146,6 +171,15 @@ class WaveNetStack(tf.keras.layers.Layer):
 
     Returns:
       Float [batch, time, output_channels].
+
+    Example:
+
+    >>> stack = WaveNetStack(output_channels=5, num_stacks=1, layers_per_stack=3,
+    ...                      residual_channels=4, skip_channels=6)
+    >>> stack(tf.zeros([2, 16, 1])).shape
+    TensorShape([2, 16, 5])
+    >>> stack.dilations, stack.receptive_field
+    ([1, 2, 4], 9)
     """
 
     # WaveNet (1609.03499) Sec. 2.1 (shifted causal input), Sec. 2.4 Fig. 4 (the stack).

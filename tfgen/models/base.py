@@ -1,14 +1,25 @@
-"""The model contract shared by every tfgen model (DESIGN 4).
+"""The model contract shared by every tfgen model.
 
 A model computes its training loss and its metrics (in the paper's units) in
 `compute_losses`; this base class turns that into Keras `train_step` /
 `test_step`, so `model.compile(optimizer)` + `model.fit(dataset)` train it under
 any `tf.distribute` strategy. Export signatures come from `signatures`.
+
+Hyper-parameters are the constructor's keyword arguments, with their defaults
+written once in its signature: `get_config` returns the values a model was
+built with (`tfgen.hparams`), and every subclass is a registered Keras
+serializable, so Keras-native saving works without `custom_objects`:
+
+    model = tfgen.registry.build("pixelcnn")    # built: model.summary() works
+    model.save("pixelcnn.keras")
+    restored = tf.keras.models.load_model("pixelcnn.keras")
 """
 
 import inspect
 
 import tensorflow as tf
+
+from tfgen import hparams
 
 
 def signature_function(fn, specs):
@@ -32,12 +43,13 @@ class GenerativeModel(tf.keras.Model):
     """Base class of tfgen models.
 
     Subclasses implement:
+      * `__init__` with a default for every hyper-parameter (the one place they
+        are written); `get_config` / `from_config` derive from it.
       * `compute_losses(features, training)` returning `(loss, metrics)`: the
         scalar loss to minimise (mean over the batch) and a dict of per-example
         metric values in the paper's units (e.g. `bits_per_dim`).
       * `signatures(jit_compile=False)`: a dict of signature name ->
         `tf.function` with a full `input_signature`, for SavedModel export.
-      * `get_config()` returning the constructor's keyword arguments.
       * `example_features(batch_size, seed)`: a batch shaped like the model's
         dataset, for tests and for building variables.
 
@@ -46,6 +58,16 @@ class GenerativeModel(tf.keras.Model):
     """
 
     metric_names = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        tf.keras.saving.register_keras_serializable(package="tfgen")(cls)
+
+    def __new__(cls, *args, **kwargs):
+        instance = super().__new__(cls, *args, **kwargs)
+        # The hyper-parameters this model is built with, before __init__ converts them.
+        object.__setattr__(instance, "_hparams", hparams.bind(cls, args, kwargs))
+        return instance
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -63,23 +85,26 @@ class GenerativeModel(tf.keras.Model):
     def example_features(self, batch_size=2, seed=0):
         raise NotImplementedError
 
-    def signature_inputs(self, signature, batch_size=2, seed=0):
-        """Example inputs for `signature`, one of the `tf.function`s of `signatures`.
-
-        Keys that name features come from `example_features`; the sampling
-        controls get fixed values (`seed`, `temperature`, `num_samples`).
-        """
-        features = self.example_features(batch_size, seed)
-        controls = {"seed": seed + 7, "temperature": 1.0, "num_samples": batch_size}
-        inputs = {}
-        for spec in tf.nest.flatten(signature.input_signature):
-            value = features[spec.name] if spec.name in features else controls[spec.name]
-            inputs[spec.name] = tf.cast(value, spec.dtype)
-        return inputs
+    def get_config(self):
+        """The constructor's keyword arguments this model was built with, as JSON types."""
+        return hparams.to_json(self._hparams)
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def build_example(self, batch_size=1):
+        """Creates the variables by calling the model on `example_features(batch_size)`."""
+        if not self.built:
+            self(self.example_features(batch_size))
+        return self
+
+    def get_build_config(self):
+        # Keras-native saving: `load_model` calls `build_from_config` before loading weights.
+        return {"example_batch_size": 1}
+
+    def build_from_config(self, config):
+        self.build_example(config["example_batch_size"])
 
     @property
     def metrics(self):

@@ -16,7 +16,7 @@ one-sample Monte Carlo estimate (one t, or one step i, per example, and one
 flow / sender sample) drawn from `seed`; averaged over a test set it is the
 paper's bound (the paper reports L^n + L^r for discrete data and the
 continuous-time bound for images). Training minimises L (L^inf by default,
-`train_steps` = n for L^n) per dimension, as the paper does; the metrics report
+`loss_steps` = n for L^n) per dimension, as the paper does; the metrics report
 L + L^r in the paper's units (bits/dim for grey images, nats/image for
 binarised MNIST, bits/char for text).
 
@@ -30,7 +30,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfgen import random, registry
+from tfgen import noise, registry
 from tfgen.checks import check_int, check_shape
 from tfgen.distributions import bfn
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer
@@ -53,18 +53,17 @@ class BayesianFlowModel(GenerativeModel):
     `feature_key`, `unit` (metric name) and implement `_to_data` / `_from_data`.
 
     Args:
-      train_steps: int n >= 0; training minimises L^n, or L^inf when 0.
+      loss_steps: int n >= 0; training minimises L^n, or L^inf when 0.
     """
 
     feature_key = "image"
     unit = "bits_per_dim"
     units_per_nat = 1.0 / _LN2  # Converts nats per dimension into the unit.
     per_dimension = True
-    sample_steps = 4  # `steps` used by `signature_inputs` (tests and examples).
 
-    def __init__(self, train_steps=0, **kwargs):
+    def __init__(self, loss_steps=0, **kwargs):
         super().__init__(**kwargs)
-        self.train_steps = check_int(train_steps, "train_steps", 0)
+        self.loss_steps = check_int(loss_steps, "loss_steps", 0)
         object.__setattr__(self, "_samplers", {})
 
     metric_names = ()
@@ -100,7 +99,7 @@ class BayesianFlowModel(GenerativeModel):
     def _network(self, theta, t):
         """Psi(theta, t) in the family's shapes (per-variable params folded into channels)."""
         inner = self.event_shape[:-1] if self.is_image else self.event_shape
-        per_input = self.flow.num_classes if self.discrete else 1
+        per_input = self.flow.num_categories if self.discrete else 1
         channels = (self.event_shape[-1] if self.is_image else 1) * per_input
         out = self.network((tf.reshape(theta, [-1, *inner, channels]), t))
         return tf.reshape(out, [-1, *self.event_shape, *self.per_variable])
@@ -113,12 +112,12 @@ class BayesianFlowModel(GenerativeModel):
         """Output parameters Psi(theta, t) at t = 1 for flow samples of the data (noise seed 0)."""
         x = self._to_data(self._check_data(features))
         theta = self.flow.flow_sample(x, tf.ones(tf.shape(x)[:1]),
-                                      random.normal_from_seed(self._flow_noise_shape(x), [0, 3]))
+                                      noise.normal_from_seed(self._flow_noise_shape(x), [0, 3]))
         return self._network(theta, tf.ones(tf.shape(x)[:1]))
 
     def _flow_noise_shape(self, x):
         shape = tf.shape(x)
-        return tf.concat([shape, [self.flow.num_classes]], 0) if self.discrete else shape
+        return tf.concat([shape, [self.flow.num_categories]], 0) if self.discrete else shape
 
     @property
     def discrete(self):
@@ -131,20 +130,20 @@ class BayesianFlowModel(GenerativeModel):
         batch = tf.shape(x)[:1]
         steps = tf.convert_to_tensor(steps, tf.int32)
         n = tf.cast(tf.maximum(steps, 1), tf.float32)
-        u = random.uniform_from_seed(batch, random.stream_seed(seed, 0))
+        u = noise.uniform_from_seed(batch, noise.stream_seed(seed, 0))
         i = tf.minimum(tf.floor(u * n), n - 1.0) + 1.0  # i ~ U{1..n}
         t = tf.where(steps > 0, (i - 1.0) / n, u)  # t_{i-1}, or t ~ U(0, 1)
         noise_shape = self._flow_noise_shape(x)
-        theta = self.flow.flow_sample(x, t, random.normal_from_seed(noise_shape, random.stream_seed(seed, 1)))
+        theta = self.flow.flow_sample(x, t, noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 1)))
         out = self._network(theta, t)
         sum_dims = list(range(1, len(self.event_shape) + 1))
         l_inf = tf.reduce_sum(self.flow.continuous_time_loss(x, theta, t, out), sum_dims)
-        sender = random.normal_from_seed(noise_shape, random.stream_seed(seed, 2))
+        sender = noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 2))
         l_n = tf.reduce_sum(self.flow.discrete_time_loss(x, theta, t, out, i, n, sender), sum_dims)
         loss = tf.where(steps > 0, l_n, l_inf)
         ones = tf.ones(batch)
         theta_1 = self.flow.flow_sample(x, ones,
-                                        random.normal_from_seed(noise_shape, random.stream_seed(seed, 3)))
+                                        noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 3)))
         l_r = tf.reduce_sum(self.flow.reconstruction_loss(x, theta_1, self._network(theta_1, ones)),
                             sum_dims)
         return loss, l_r
@@ -155,7 +154,7 @@ class BayesianFlowModel(GenerativeModel):
     def compute_losses(self, features, training=False):
         levels = self._check_data(features)
         seed = tf.random.uniform([], 0, 2**62, tf.int64)
-        loss, l_r = self._bound_terms(levels, self.train_steps, seed)
+        loss, l_r = self._bound_terms(levels, self.loss_steps, seed)
         nats = loss + l_r
         return (tf.reduce_mean(loss) / self.num_dims,
                 {self.unit: self._in_unit(nats), "nats_per_example": nats})
@@ -215,13 +214,6 @@ class BayesianFlowModel(GenerativeModel):
             [batch_size, *self.event_shape], tf.constant([seed, 0], tf.int64), 0, self.num_levels,
             tf.int32)}
 
-    def signature_inputs(self, signature, batch_size=2, seed=0):
-        """Example inputs for `signature`: the data, `seed`, `num_samples` and `steps`."""
-        features = self.example_features(batch_size, seed)
-        controls = {"seed": seed + 7, "num_samples": batch_size, "steps": self.sample_steps}
-        return {spec.name: tf.cast(features.get(spec.name, controls.get(spec.name)), spec.dtype)
-                for spec in tf.nest.flatten(signature.input_signature)}
-
     def signatures(self, jit_compile=False):
         """`serving_default` / `log_prob` (the bound) and `sample`, as `tf.function`s.
 
@@ -257,56 +249,49 @@ class BayesianFlowModel(GenerativeModel):
 class _ImageBFN(BayesianFlowModel):
     """Shared by the image models: `image_shape` and the convolutional network."""
 
-    def __init__(self, image_shape, filters, num_blocks, train_steps, **kwargs):
-        super().__init__(train_steps=train_steps, **kwargs)
+    def __init__(self, image_shape, filters, num_layers, loss_steps, **kwargs):
+        super().__init__(loss_steps=loss_steps, **kwargs)
         self.event_shape = check_shape(image_shape, "image_shape", 3)
         self.filters = check_int(filters, "filters", 1)
-        self.num_blocks = check_int(num_blocks, "num_blocks", 1)
+        self.num_layers = check_int(num_layers, "num_layers", 1)
 
     def _build_network(self, output_per_variable):
         self.per_variable = () if output_per_variable is None else (output_per_variable,)
         self.network = BFNConvNet(self.event_shape[-1] * (output_per_variable or 1),
-                                  self.filters, self.num_blocks, name="network")
-
-    def _image_config(self):
-        return {"image_shape": list(self.event_shape), "filters": self.filters,
-                "num_blocks": self.num_blocks, "train_steps": self.train_steps}
+                                  self.filters, self.num_layers, name="network")
 
 
-_GREY = dict(signatures=("serving_default", "log_prob", "sample"),
-             test_dataset="digits")
+def _image_levels(info):
+    return {"image_shape": tuple(info.image_shape), "num_levels": info.num_levels}
 
 
-@registry.register(
-    "bfn_continuous",
-    hparams={"image_shape": (28, 28, 1), "num_bins": 256, "sigma_1": 0.001, "t_min": 1e-6,
-             "filters": 32, "num_blocks": 4, "train_steps": 0},
-    dataset="mnist", dataset_options={"view": "grey"},
-    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
-                               "num_bins": info.num_levels},
-    test_hparams={"filters": 8, "num_blocks": 2}, test_dataset_options={"view": "grey"}, **_GREY)
+_IMAGE_SIGNATURES = ("serving_default", "log_prob", "sample")
+
+
+@registry.register("bfn_continuous", dataset="mnist", dataset_options={"view": "grey"},
+                   data_hparams=_image_levels, signatures=_IMAGE_SIGNATURES)
 class BFNContinuous(_ImageBFN):
     """BFN for continuous data (Sec. 4) on grey images scaled to [-1, 1].
 
     Args:
       image_shape: (height, width, channels).
-      num_bins: int, the number of grey levels of the data (the levels map to
+      num_levels: int, the number of grey levels of the data (the levels map to
         bin centres in [-1, 1]; the reconstruction loss discretises to them).
       sigma_1: float, the input standard deviation at t = 1.
       t_min: float, below which x_hat = 0.
-      filters, num_blocks: the `BFNConvNet` size.
-      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+      filters, num_layers: the `BFNConvNet` size.
+      loss_steps: int; 0 trains on L^inf, n > 0 on L^n.
 
-    Features: `{"image": int32 [B, H, W, C] in [0, num_bins)}`; samples are
+    Features: `{"image": int32 [B, H, W, C] in [0, num_levels)}`; samples are
     x_hat(theta, 1) rounded to the nearest level.
     """
 
     metric_names = ("bits_per_dim", "nats_per_example")
 
-    def __init__(self, image_shape=(28, 28, 1), num_bins=256, sigma_1=0.001, t_min=1e-6,
-                 filters=32, num_blocks=4, train_steps=0, **kwargs):
-        super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
-        self.num_levels = check_int(num_bins, "num_bins", 2)
+    def __init__(self, image_shape=(28, 28, 1), num_levels=256, sigma_1=0.001, t_min=1e-6,
+                 filters=32, num_layers=4, loss_steps=0, **kwargs):
+        super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
+        self.num_levels = check_int(num_levels, "num_levels", 2)
         self.flow = bfn.ContinuousBFN(_as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min"),
                                       self.num_levels)
         self._build_network(None)
@@ -317,40 +302,30 @@ class BFNContinuous(_ImageBFN):
     def _from_data(self, sample):
         return bfn.bin_index(sample, self.num_levels)
 
-    def get_config(self):
-        return {**self._image_config(), "num_bins": self.num_levels,
-                "sigma_1": self.flow.sigma_1, "t_min": self.flow.t_min}
 
-
-@registry.register(
-    "bfn_discretised",
-    hparams={"image_shape": (28, 28, 1), "num_bins": 16, "sigma_1": math.sqrt(1e-3),
-             "t_min": 1e-6, "filters": 32, "num_blocks": 4, "train_steps": 0},
-    dataset="mnist", dataset_options={"view": "grey", "levels": 16},
-    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
-                               "num_bins": info.num_levels},
-    test_hparams={"filters": 8, "num_blocks": 2},
-    test_dataset_options={"view": "grey", "levels": 16}, **_GREY)
+@registry.register("bfn_discretised", dataset="mnist",
+                   dataset_options={"view": "grey", "levels": 16},
+                   data_hparams=_image_levels, signatures=_IMAGE_SIGNATURES)
 class BFNDiscretised(_ImageBFN):
     """BFN for discretised data (Sec. 5): K grey levels as K bins on [-1, 1].
 
     Args:
       image_shape: (height, width, channels).
-      num_bins: int K, the number of grey levels.
+      num_levels: int K, the number of grey levels.
       sigma_1: float, the input standard deviation at t = 1.
       t_min: float, below which p_O is the N(0, 1) bin masses.
-      filters, num_blocks: the `BFNConvNet` size.
-      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+      filters, num_layers: the `BFNConvNet` size.
+      loss_steps: int; 0 trains on L^inf, n > 0 on L^n.
 
     Features: `{"image": int32 [B, H, W, C] in [0, K)}`.
     """
 
     metric_names = ("bits_per_dim", "nats_per_example")
 
-    def __init__(self, image_shape=(28, 28, 1), num_bins=16, sigma_1=math.sqrt(1e-3), t_min=1e-6,
-                 filters=32, num_blocks=4, train_steps=0, **kwargs):
-        super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
-        self.num_levels = check_int(num_bins, "num_bins", 2)
+    def __init__(self, image_shape=(28, 28, 1), num_levels=16, sigma_1=math.sqrt(1e-3),
+                 t_min=1e-6, filters=32, num_layers=4, loss_steps=0, **kwargs):
+        super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
+        self.num_levels = check_int(num_levels, "num_levels", 2)
         self.flow = bfn.DiscretisedBFN(self.num_levels, _as_float(sigma_1, "sigma_1"),
                                        _as_float(t_min, "t_min"))
         self._build_network(2)
@@ -361,31 +336,20 @@ class BFNDiscretised(_ImageBFN):
     def _from_data(self, sample):
         return sample
 
-    def get_config(self):
-        return {**self._image_config(), "num_bins": self.num_levels,
-                "sigma_1": self.flow.sigma_1, "t_min": self.flow.t_min}
 
-
-@registry.register(
-    "bfn_discrete",
-    hparams={"image_shape": (28, 28, 1), "num_classes": 2, "beta_1": 9.0, "filters": 32,
-             "num_blocks": 4, "train_steps": 0},
-    dataset="mnist", dataset_options={"view": "binary"},
-    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
-                               "num_classes": info.num_levels},
-    signatures=("serving_default", "log_prob", "sample"),
-    test_hparams={"filters": 8, "num_blocks": 2}, test_dataset="digits",
-    test_dataset_options={"view": "binary"})
+@registry.register("bfn_discrete", dataset="mnist", dataset_options={"view": "binary"},
+                   data_hparams=_image_levels, signatures=_IMAGE_SIGNATURES)
 class BFNDiscrete(_ImageBFN):
-    """BFN for discrete data (Sec. 6) on images with K classes per pixel (binarised: K = 2).
+    """BFN for discrete data (Sec. 6) on images with K levels per pixel (binarised: K = 2).
 
     Args:
       image_shape: (height, width, channels).
-      num_classes: int K.
+      num_levels: int K, the values a pixel takes (the categories of the
+        discrete BFN).
       beta_1: float, beta(1) of beta(t) = beta_1 t^2 (9 = the reference
         code's binarised-MNIST setting, see `tfgen.distributions.bfn`).
-      filters, num_blocks: the `BFNConvNet` size.
-      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+      filters, num_layers: the `BFNConvNet` size.
+      loss_steps: int; 0 trains on L^inf, n > 0 on L^n.
 
     The network input is theta on the simplex [B, H, W, C * K] (differentiable).
     Features: `{"image": int32 [B, H, W, C] in [0, K)}`; the metric is nats/image.
@@ -396,10 +360,10 @@ class BFNDiscrete(_ImageBFN):
     units_per_nat = 1.0
     per_dimension = False
 
-    def __init__(self, image_shape=(28, 28, 1), num_classes=2, beta_1=9.0, filters=32,
-                 num_blocks=4, train_steps=0, **kwargs):
-        super().__init__(image_shape, filters, num_blocks, train_steps, **kwargs)
-        self.num_levels = check_int(num_classes, "num_classes", 2)
+    def __init__(self, image_shape=(28, 28, 1), num_levels=2, beta_1=9.0, filters=32,
+                 num_layers=4, loss_steps=0, **kwargs):
+        super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
+        self.num_levels = check_int(num_levels, "num_levels", 2)
         self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
         self._build_network(self.num_levels)
 
@@ -409,31 +373,22 @@ class BFNDiscrete(_ImageBFN):
     def _from_data(self, sample):
         return sample
 
-    def get_config(self):
-        return {**self._image_config(), "num_classes": self.num_levels,
-                "beta_1": self.flow.beta_1}
-
 
 @registry.register(
-    "bfn_discrete_text",
-    hparams={"seq_len": 64, "num_classes": 256, "beta_1": 0.5625, "model_dim": 64,
-             "num_layers": 2, "num_heads": 4, "train_steps": 0},
-    dataset="text", dataset_options={"seq_len": 64},
+    "bfn_discrete_text", dataset="text", dataset_options={"seq_len": 64},
     data_hparams=lambda info: {"seq_len": int(info.features["tokens"].shape[0]),
-                               "num_classes": info.vocab_size},
-    signatures=("serving_default", "log_prob", "sample"),
-    test_hparams={"model_dim": 16, "num_layers": 1, "num_heads": 2}, test_dataset="text",
-    test_dataset_options={"seq_len": 16})
+                               "num_categories": info.num_categories},
+    signatures=("serving_default", "log_prob", "sample"))
 class BFNDiscreteText(BayesianFlowModel):
     """BFN for discrete data (Sec. 6) on byte sequences, with a bidirectional transformer.
 
     Args:
       seq_len: int L.
-      num_classes: int K (256 for bytes).
+      num_categories: int K (256 for bytes).
       beta_1: float, beta(1) of beta(t) = beta_1 t^2 (0.5625 = the reference
         code's text8 setting, see `tfgen.distributions.bfn`).
       model_dim, num_layers, num_heads: the `BFNTransformer` size.
-      train_steps: int; 0 trains on L^inf, n > 0 on L^n.
+      loss_steps: int; 0 trains on L^inf, n > 0 on L^n.
 
     The network input is theta on the simplex [B, L, K] (differentiable).
     Features: `{"tokens": int32 [B, L] in [0, K)}`; the metric is bits/char.
@@ -443,11 +398,11 @@ class BFNDiscreteText(BayesianFlowModel):
     metric_names = ("bits_per_char", "nats_per_example")
     unit = "bits_per_char"
 
-    def __init__(self, seq_len=64, num_classes=256, beta_1=0.5625, model_dim=64, num_layers=2,
-                 num_heads=4, train_steps=0, **kwargs):
-        super().__init__(train_steps=train_steps, **kwargs)
+    def __init__(self, seq_len=64, num_categories=256, beta_1=0.5625, model_dim=64,
+                 num_layers=2, num_heads=4, loss_steps=0, **kwargs):
+        super().__init__(loss_steps=loss_steps, **kwargs)
         self.event_shape = (check_int(seq_len, "seq_len", 1),)
-        self.num_levels = check_int(num_classes, "num_classes", 2)
+        self.num_levels = check_int(num_categories, "num_categories", 2)
         self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
         self.per_variable = (self.num_levels,)
         self.network = BFNTransformer(self.num_levels, self.event_shape[0],
@@ -460,9 +415,3 @@ class BFNDiscreteText(BayesianFlowModel):
 
     def _from_data(self, sample):
         return sample
-
-    def get_config(self):
-        return {"seq_len": self.event_shape[0], "num_classes": self.num_levels,
-                "beta_1": self.flow.beta_1, "model_dim": self.network.model_dim,
-                "num_layers": self.network.num_layers, "num_heads": self.network.num_heads,
-                "train_steps": self.train_steps}

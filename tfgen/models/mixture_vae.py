@@ -16,7 +16,7 @@ import math
 
 import tensorflow as tf
 
-from tfgen import random as tfgen_random
+from tfgen import noise
 from tfgen import registry
 from tfgen.checks import check_int, check_shape
 from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
@@ -40,18 +40,9 @@ def _standard_normal_log_prob(z):
     return -0.5 * tf.reduce_sum(tf.square(z) + math.log(2.0 * math.pi), axis=-1)
 
 
-@registry.register(
-    "mixture_vae",
-    hparams={"image_shape": (28, 28, 1), "num_components": 3, "latent_dim": 16,
-             "hidden_units": 256},
-    dataset="mnist",
-    dataset_options={"view": "binary"},
-    data_hparams=lambda info: {"image_shape": tuple(info.image_shape)},
-    signatures=("serving_default", "log_prob", "sample"),
-    test_hparams={"num_components": 2, "latent_dim": 3, "hidden_units": 16},
-    test_dataset="digits",
-    test_dataset_options={"view": "binary"},
-)
+@registry.register("mixture_vae", dataset="mnist", dataset_options={"view": "binary"},
+                   data_hparams=lambda info: {"image_shape": tuple(info.image_shape)},
+                   signatures=("serving_default", "log_prob", "sample"))
 class MixtureVAE(GenerativeModel):
     """VAE on binary images with a mixture-of-diagonal-Gaussians posterior q(z|x).
 
@@ -95,10 +86,6 @@ class MixtureVAE(GenerativeModel):
              for i in range(2)] + [tf.keras.layers.Dense(self.num_dims, name="pixel_logits")],
             name="decoder")
         object.__setattr__(self, "_samplers", {})  # Not tracked: tf.functions by jit_compile.
-
-    def get_config(self):
-        return {"image_shape": list(self.image_shape), "num_components": self.num_components,
-                "latent_dim": self.latent_dim, "hidden_units": self.hidden_units}
 
     @property
     def num_dims(self):
@@ -169,9 +156,9 @@ class MixtureVAE(GenerativeModel):
 
     # -------------------------------------------------------------- sampling
     def _sample_images(self, num_samples, seed):
-        z = tfgen_random.normal_from_seed(tf.stack([num_samples, self.latent_dim]), _key(seed, 1))
+        z = noise.normal_from_seed(tf.stack([num_samples, self.latent_dim]), _key(seed, 1))
         probs = tf.sigmoid(self.decode(z))
-        u = tfgen_random.uniform_from_seed(tf.shape(probs), _key(seed, 2))
+        u = noise.uniform_from_seed(tf.shape(probs), _key(seed, 2))
         shape = tf.concat([[num_samples], self.image_shape], axis=0)
         return (tf.reshape(tf.cast(u < probs, tf.int32), shape), tf.reshape(probs, shape))
 

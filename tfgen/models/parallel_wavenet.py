@@ -30,45 +30,32 @@ a continuous value is its bin mass over the bin width. `log_prob` is not
 exported: an IAF's density of data needs a sequential inversion.
 """
 
-import json
-import os
-
 import tensorflow as tf
 
-from tfgen import audio, registry
-from tfgen import random as tfgen_random
+from tfgen import noise, registry
+from tfgen.data import audio
+from tfgen.run_dir import RunDir
 from tfgen.checks import check_int
 from tfgen.distributions import distillation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.models.base import GenerativeModel, signature_function
-from tfgen.models.wavenet import (STACK_HPARAMS, TEST_AUDIO_OPTIONS, WaveNet, _data_hparams,
-                                  check_generation_args)
+from tfgen.models.wavenet import WaveNet, _data_hparams, check_generation_args
 
-# The files `python -m training` writes into a run directory (training/loop.py).
-_RUN_CONFIG, _RUN_CHECKPOINTS = "config.json", "checkpoints"
 # Teacher hyper-parameters the student fixes to its own (same data, same conditioning).
 _SHARED = ("num_speakers", "local_conditioning", "num_mels", "hop_length", "clip_length")
 DEFAULT_TEACHER = {"num_stacks": 2, "layers_per_stack": 10, "residual_channels": 64,
-                   "skip_channels": 128, "num_mixtures": 10}
+                   "skip_channels": 128, "num_components": 10}
 
 
 def _teacher_hparams(teacher, teacher_dir, shared):
     """The teacher's WaveNet hyper-parameters and checkpoint prefix (or None)."""
     if teacher_dir:
-        path = os.path.join(teacher_dir, _RUN_CONFIG)
-        if not os.path.exists(path):
-            raise ValueError(f"teacher_dir: expected a `wavenet` training run with "
-                             f"{_RUN_CONFIG}, got {teacher_dir!r} without one.")
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-        if config.get("model") != "wavenet":
-            raise ValueError(f"teacher_dir: expected a run of model 'wavenet', got "
-                             f"{config.get('model')!r}.")
-        prefix = tf.train.latest_checkpoint(os.path.join(teacher_dir, _RUN_CHECKPOINTS))
-        if prefix is None:
-            raise ValueError(f"teacher_dir: expected a checkpoint in "
-                             f"{os.path.join(teacher_dir, _RUN_CHECKPOINTS)!r}, got none.")
+        try:
+            config, prefix = RunDir(teacher_dir).model_checkpoint("wavenet")
+        except ValueError as error:
+            raise ValueError(f"teacher_dir: expected a `wavenet` training run, got "
+                             f"{teacher_dir!r}: {error}") from error
         hparams = dict(config["hparams"])
     else:
         if not isinstance(teacher, dict):
@@ -87,32 +74,8 @@ def _teacher_hparams(teacher, teacher_dir, shared):
     return hparams, prefix
 
 
-@registry.register(
-    "parallel_wavenet",
-    hparams={
-        "flow_layers": [10, 10, 10, 30],
-        **STACK_HPARAMS,
-        "initial_scale": 0.05,
-        "num_cross_entropy_samples": 16,
-        "power_loss_weight": 0.1,
-        "stft_frame_length": 512,
-        "stft_hop_length": 128,
-        "teacher": DEFAULT_TEACHER,
-        "teacher_dir": "",
-    },
-    dataset="audio",
-    data_hparams=_data_hparams,
-    signatures=("serving_default", "generate"),
-    test_hparams={"flow_layers": [2, 2], "residual_channels": 8, "skip_channels": 8,
-                  "local_conditioning": True, "conditioning_channels": 4,
-                  "num_cross_entropy_samples": 4, "stft_frame_length": 64,
-                  "stft_hop_length": 16,
-                  "teacher": {"num_stacks": 1, "layers_per_stack": 3, "residual_channels": 8,
-                              "skip_channels": 16, "conditioning_channels": 4,
-                              "num_mixtures": 2}},
-    test_dataset="audio",
-    test_dataset_options=TEST_AUDIO_OPTIONS,
-)
+@registry.register("parallel_wavenet", dataset="audio", data_hparams=_data_hparams,
+                   signatures=("serving_default", "generate"))
 class ParallelWaveNet(GenerativeModel):
     """An IAF student distilled from a frozen WaveNet teacher.
 
@@ -139,7 +102,8 @@ class ParallelWaveNet(GenerativeModel):
       teacher: dict of `wavenet` hyper-parameters (architecture, mixture,
         `conditioning_channels`) for a teacher built here, untrained; the
         shared ones (`num_speakers`, `local_conditioning`, `num_mels`,
-        `hop_length`) are the student's. Ignored with `teacher_dir`.
+        `hop_length`) are the student's. None: `DEFAULT_TEACHER`. Ignored
+        with `teacher_dir`.
       teacher_dir: str, a `python -m training` run of `wavenet` with
         `output="logistic_mixture"` and the student's conditioning; its
         latest checkpoint is the teacher. "" for none.
@@ -193,24 +157,6 @@ class ParallelWaveNet(GenerativeModel):
                                                 self.conditioning_channels, name="upsampler")
                           if local_conditioning else None)
 
-    def get_config(self):
-        return {"flow_layers": list(self.flow.flow_layers),
-                "layers_per_stack": self.flow.layers_per_stack,
-                "residual_channels": self.flow.residual_channels,
-                "skip_channels": self.flow.skip_channels,
-                "filter_width": self.flow.filter_width,
-                "num_speakers": self.teacher.num_speakers,
-                "local_conditioning": self.teacher.local_conditioning,
-                "num_mels": self.teacher.num_mels, "hop_length": self.teacher.hop_length,
-                "conditioning_channels": self.conditioning_channels,
-                "clip_length": self.teacher.clip_length,
-                "initial_scale": self.flow.initial_scale,
-                "num_cross_entropy_samples": self.num_cross_entropy_samples,
-                "power_loss_weight": self.power_loss_weight,
-                "stft_frame_length": self.stft_frame_length,
-                "stft_hop_length": self.stft_hop_length,
-                "teacher": dict(self.teacher_config), "teacher_dir": self.teacher_dir}
-
     @property
     def num_speakers(self):
         return self.teacher.num_speakers
@@ -247,7 +193,7 @@ class ParallelWaveNet(GenerativeModel):
         T is the length of `features["audio"]`; see `student` and `sample`.
         """
         codes = self.teacher._check_features(features)[0]
-        u = tfgen_random.uniform_from_seed(tf.shape(codes), 0)
+        u = noise.uniform_from_seed(tf.shape(codes), 0)
         return self.student(distillation.logistic_noise(u), features.get("speaker"),
                             features.get("mel"))[0]
 
@@ -282,15 +228,15 @@ class ParallelWaveNet(GenerativeModel):
         codes = self.teacher._check_features(features)[0]
         shape = tf.shape(codes)
         noise_seed, draw_seed = tf.unstack(
-            tf.random.experimental.stateless_split(tfgen_random.seed_pair(seed), 2))
-        z = distillation.logistic_noise(tfgen_random.uniform_from_seed(shape, noise_seed))
+            tf.random.experimental.stateless_split(noise.seed_pair(seed), 2))
+        z = distillation.logistic_noise(noise.uniform_from_seed(shape, noise_seed))
         x, loc, log_scale = self.student(z, features.get("speaker"), features.get("mel"))
         # The teacher's p_T(x_t | x_<t) for all t in one causal pass over the sample.
         h, mel = self._conditions(features.get("speaker"), features.get("mel"))
         y = self.teacher.upsampler(mel) if mel is not None else None
         mixture = self.teacher._mixture(
             self.teacher.stack(x[..., None], global_condition=h, local_condition=y))
-        u = tfgen_random.uniform_from_seed(
+        u = noise.uniform_from_seed(
             tf.concat([[self.num_cross_entropy_samples], shape], 0), draw_seed)
         cross_entropy = tf.reduce_sum(
             distillation.per_step_cross_entropy(mixture, loc, log_scale, u), axis=-1)
@@ -318,7 +264,7 @@ class ParallelWaveNet(GenerativeModel):
             tf.debugging.assert_less_equal(
                 num_samples, tf.shape(mel)[1] * self.teacher.hop_length,
                 message="num_samples: expected at most frames * hop_length samples")
-        u = tfgen_random.uniform_from_seed(tf.stack([batch, num_samples]), seed)
+        u = noise.uniform_from_seed(tf.stack([batch, num_samples]), seed)
         z = tf.cast(temperature, tf.float32) * distillation.logistic_noise(u)
         codes = audio.values_to_codes(self.student(z, speaker, mel)[0])
         return {"audio": codes, "waveform": audio.mu_law_decode(codes)}

@@ -17,43 +17,25 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfgen import random, registry
+from tfgen import noise, registry
 from tfgen.checks import check_int, check_shape
 from tfgen.layers import GatedPixelCNNBlock, SpatialUpsampler
 from tfgen.models.base import GenerativeModel, signature_function
 
 
 @registry.register(
-    "pixelcnn",
-    hparams={
-        "image_shape": (28, 28, 1),
-        "num_levels": 2,
-        "num_classes": 10,
-        "spatial_shape": None,
-        "num_layers": 8,
-        "filters": 32,
-        "kernel_size": 5,
-        "first_kernel_size": 7,
-        "output_filters": 64,
-    },
-    dataset="mnist",
-    dataset_options={"view": "binary"},
+    "pixelcnn", dataset="mnist", dataset_options={"view": "binary"},
     data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
                                "num_levels": info.num_levels,
-                               "num_classes": info.num_classes or 0},
-    signatures=("serving_default", "log_prob", "sample"),
-    test_hparams={"num_layers": 2, "filters": 8, "kernel_size": 3, "first_kernel_size": 3,
-                  "output_filters": 16},
-    test_dataset="digits",
-    test_dataset_options={"view": "binary"},
-)
+                               "num_labels": info.num_labels or 0},
+    signatures=("serving_default", "log_prob", "sample"))
 class PixelCNN(GenerativeModel):
     """Conditional Gated PixelCNN over single-channel images with `num_levels` levels.
 
     Args:
       image_shape: (height, width, 1).
       num_levels: int K >= 2, the number of grey levels (2 = binarised).
-      num_classes: int, number of class labels for conditioning (one-hot h,
+      num_labels: int, number of class labels for conditioning (one-hot h,
         Eq. 4); 0 for an unconditional model.
       spatial_shape: (h, w, c) of a spatial conditioning map (Eq. 5) whose
         size divides the image size, or None.
@@ -64,13 +46,13 @@ class PixelCNN(GenerativeModel):
       output_filters: channels of the 1x1 ReLU output layer before the softmax.
 
     Features are dicts: `image` int32 [B, H, W, 1] in [0, K), `label` int32 [B]
-    (when `num_classes` > 0) and `spatial` float32 [B, h, w, c] (when
+    (when `num_labels` > 0) and `spatial` float32 [B, h, w, c] (when
     `spatial_shape` is set).
     """
 
     metric_names = ("bits_per_dim", "nats_per_example")
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=2, num_classes=10,
+    def __init__(self, image_shape=(28, 28, 1), num_levels=2, num_labels=10,
                  spatial_shape=None, num_layers=8, filters=32, kernel_size=5,
                  first_kernel_size=7, output_filters=64, **kwargs):
         super().__init__(**kwargs)
@@ -80,7 +62,7 @@ class PixelCNN(GenerativeModel):
                              f"{self.image_shape[2]} channels in {self.image_shape}; this "
                              f"PixelCNN models grey images only.")
         self.num_levels = check_int(num_levels, "num_levels", 2)
-        self.num_classes = check_int(num_classes, "num_classes", 0)
+        self.num_labels = check_int(num_labels, "num_labels", 0)
         self.spatial_shape = (None if spatial_shape is None
                               else check_shape(spatial_shape, "spatial_shape", 3))
         self.num_layers = check_int(num_layers, "num_layers", 1)
@@ -92,7 +74,7 @@ class PixelCNN(GenerativeModel):
         self.blocks = [
             GatedPixelCNNBlock(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
                                mask_type="A" if i == 0 else "B", residual=i > 0,
-                               label_conditioning=self.num_classes > 0,
+                               label_conditioning=self.num_labels > 0,
                                spatial_conditioning=self.spatial_shape is not None,
                                vertical_output=i < self.num_layers - 1,
                                name=f"gated_block_{i}")
@@ -107,20 +89,6 @@ class PixelCNN(GenerativeModel):
         # Compiled samplers, kept out of Keras/SavedModel tracking.
         object.__setattr__(self, "_samplers", {})
 
-    # ----------------------------------------------------------------- config
-    def get_config(self):
-        return {
-            "image_shape": list(self.image_shape),
-            "num_levels": self.num_levels,
-            "num_classes": self.num_classes,
-            "spatial_shape": None if self.spatial_shape is None else list(self.spatial_shape),
-            "num_layers": self.num_layers,
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "first_kernel_size": self.first_kernel_size,
-            "output_filters": self.output_filters,
-        }
-
     @property
     def num_dims(self):
         return int(np.prod(self.image_shape))
@@ -133,7 +101,7 @@ class PixelCNN(GenerativeModel):
     def _check_features(self, features):
         if not isinstance(features, dict):
             raise TypeError(f"features: expected a dict with 'image'"
-                            f"{', label' if self.num_classes else ''}, got "
+                            f"{', label' if self.num_labels else ''}, got "
                             f"{type(features).__name__}.")
         if "image" not in features:
             raise ValueError(f"features: expected an 'image' key, got {sorted(features)}.")
@@ -142,10 +110,10 @@ class PixelCNN(GenerativeModel):
             raise ValueError(f"image: expected shape [batch, {', '.join(map(str, self.image_shape))}]"
                              f", got {image.shape}.")
         label = spatial = None
-        if self.num_classes:
+        if self.num_labels:
             if features.get("label") is None:
-                raise ValueError(f"features: expected a 'label' key (num_classes="
-                                 f"{self.num_classes}), got {sorted(features)}.")
+                raise ValueError(f"features: expected a 'label' key (num_labels="
+                                 f"{self.num_labels}), got {sorted(features)}.")
             label = tf.convert_to_tensor(features["label"])
         if self.spatial_shape is not None:
             if features.get("spatial") is None:
@@ -162,18 +130,18 @@ class PixelCNN(GenerativeModel):
         return spatial
 
     def _one_hot(self, label):
-        """One-hot class labels h [B, num_classes], or None when unconditional."""
-        if not self.num_classes:
+        """One-hot class labels h [B, num_labels], or None when unconditional."""
+        if not self.num_labels:
             return None
         label = tf.convert_to_tensor(label)
         if label.shape.rank != 1:
             raise ValueError(f"label: expected shape [batch], got {label.shape}.")
         if label.dtype.is_floating or label.dtype == tf.bool:
             raise TypeError(f"label: expected an integer dtype, got {label.dtype.name}.")
-        return tf.one_hot(tf.cast(label, tf.int32), self.num_classes)
+        return tf.one_hot(tf.cast(label, tf.int32), self.num_labels)
 
     def _conditioning(self, label, spatial):
-        """One-hot h [B, num_classes] and upsampled m(s) [B, H, W, filters] (or None)."""
+        """One-hot h [B, num_labels] and upsampled m(s) [B, H, W, filters] (or None)."""
         s = self.upsampler(spatial) if self.spatial_shape is not None else None
         return self._one_hot(label), s
 
@@ -189,7 +157,7 @@ class PixelCNN(GenerativeModel):
 
         Args:
           x: float32 [B, H, W, 1], the image scaled to [-1, 1].
-          h: float32 [B, num_classes] one-hot labels, or None.
+          h: float32 [B, num_labels] one-hot labels, or None.
           s: float32 [B, H, W, filters], the upsampled spatial map m(s), or None.
 
         Returns:
@@ -249,12 +217,12 @@ class PixelCNN(GenerativeModel):
         return self._log_prob_from_logits(self(features), image)
 
     # -------------------------------------------------------------- sampling
-    def _sample_loop(self, h, spatial, noise, temperature):
+    def _sample_loop(self, h, spatial, uniform, temperature):
         """Raster-order sampling: a tf.while_loop over rows, nested over columns.
 
-        `noise` holds one uniform (0, 1) number per pixel, [N, H, W, 1]; pixel
+        `uniform` holds one uniform (0, 1) number per pixel, [N, H, W, 1]; pixel
         (i, j) takes the level where the CDF of softmax(logits / temperature)
-        first exceeds its noise (inverse-CDF sampling of the categorical).
+        first exceeds its uniform (inverse-CDF sampling of the categorical).
         """
         height, width, channels = self.image_shape
         s = self.upsampler(spatial) if spatial is not None else None
@@ -268,14 +236,14 @@ class PixelCNN(GenerativeModel):
 
             def col_body(j, row):
                 logits = self._row_logits(row, links_row, h, s_row)[:, 0, j]  # [N, 1, K]
-                value = random.categorical_from_uniform(logits / temperature, noise[:, i, j])
+                value = noise.categorical_from_uniform(logits / temperature, uniform[:, i, j])
                 return j + 1, tf.where(cols == j, value[:, None, None, :], row)
 
             _, row = tf.while_loop(lambda j, _: j < width, col_body,
                                    (tf.constant(0), image[:, i:i + 1]))
             return i + 1, tf.where(rows == i, row, image)
 
-        image = tf.zeros_like(noise, tf.int32)
+        image = tf.zeros_like(uniform, tf.int32)
         _, image = tf.while_loop(lambda i, _: i < height, row_body, (tf.constant(0), image))
         return image
 
@@ -288,14 +256,14 @@ class PixelCNN(GenerativeModel):
     def _sample_graph(self, num_samples, labels, spatial, seed, temperature, jit_compile):
         """Draws the per-pixel noise from `seed`, then runs the (compiled) loop.
 
-        `tfgen.random` draws the noise so that the XLA and plain-graph samplers
+        `tfgen.noise` draws the noise so that the XLA and plain-graph samplers
         (and a signature compiled whole with XLA) give the same samples for
         the same seed.
         """
         h = self._one_hot(labels)
-        noise = random.uniform_from_seed(tf.stack([num_samples, *self.image_shape]), seed)
+        uniform = noise.uniform_from_seed(tf.stack([num_samples, *self.image_shape]), seed)
         loop = self._sampler(True) if jit_compile else self._sample_loop
-        return loop(h, spatial, noise, temperature)
+        return loop(h, spatial, uniform, temperature)
 
     def _num_samples(self, num_samples, labels, spatial):
         if labels is not None:
@@ -310,7 +278,7 @@ class PixelCNN(GenerativeModel):
 
         Args:
           num_samples: int N; may be None when `labels` or `spatial` give N.
-          labels: int [N] class labels (required when `num_classes` > 0).
+          labels: int [N] class labels (required when `num_labels` > 0).
           spatial: float32 [N, h, w, c] spatial conditioning (when configured).
           seed: int; the same seed gives the same samples (with either
             `jit_compile`). None draws one.
@@ -318,15 +286,15 @@ class PixelCNN(GenerativeModel):
           jit_compile: run the sampling loop under XLA (default) or as a plain
             graph while loop.
         """
-        if self.num_classes and labels is None:
-            raise ValueError(f"labels: expected int labels [N] for a model with num_classes="
-                             f"{self.num_classes}, got None.")
+        if self.num_labels and labels is None:
+            raise ValueError(f"labels: expected int labels [N] for a model with num_labels="
+                             f"{self.num_labels}, got None.")
         if self.spatial_shape is not None:
             if spatial is None:
                 raise ValueError(f"spatial: expected a float32 [N, "
                                  f"{', '.join(map(str, self.spatial_shape))}] map, got None.")
             spatial = self._check_spatial(spatial)
-        if not self.num_classes:
+        if not self.num_labels:
             labels = None
         if labels is not None:
             labels = tf.convert_to_tensor(labels, tf.int32)
@@ -351,9 +319,9 @@ class PixelCNN(GenerativeModel):
         keys = tf.random.split(tf.constant([seed, 0], tf.int64), 3)
         features = {"image": tf.random.stateless_uniform(
             [batch_size, height, width, channels], keys[0], 0, self.num_levels, tf.int32)}
-        if self.num_classes:
+        if self.num_labels:
             features["label"] = tf.random.stateless_uniform(
-                [batch_size], keys[1], 0, self.num_classes, tf.int32)
+                [batch_size], keys[1], 0, self.num_labels, tf.int32)
         if self.spatial_shape is not None:
             features["spatial"] = tf.random.stateless_normal(
                 [batch_size, *self.spatial_shape], keys[2])
@@ -361,7 +329,7 @@ class PixelCNN(GenerativeModel):
 
     def _conditioning_specs(self):
         specs = {}
-        if self.num_classes:
+        if self.num_labels:
             specs["label"] = tf.TensorSpec([None], tf.int32, name="label")
         if self.spatial_shape is not None:
             specs["spatial"] = tf.TensorSpec([None, *self.spatial_shape], tf.float32,

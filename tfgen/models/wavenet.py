@@ -15,7 +15,7 @@ one step per layer, inside a `tf.while_loop` (XLA-compiled by default). For
 tests and benchmarks, `sample(..., method="naive")` re-runs the whole causal
 stack on the growing waveform at every step instead; with the same seed both
 give the same samples, since each sample is drawn by inverting a CDF at
-uniform noise made from Philox bits (`tfgen.random`).
+uniform noise made from Philox bits (`tfgen.noise`).
 
 Units: `log_prob` in nats per example (clip); the metric `bits_per_sample`.
 """
@@ -24,8 +24,8 @@ import math
 
 import tensorflow as tf
 
-from tfgen import audio, registry
-from tfgen import random as tfgen_random
+from tfgen import noise, registry
+from tfgen.data import audio
 from tfgen.checks import check_int
 from tfgen.distributions import DiscretizedLogisticMixture
 from tfgen.layers.upsampling import ConditioningUpsampler
@@ -35,13 +35,11 @@ from tfgen.models.base import GenerativeModel, signature_function
 OUTPUTS = ("softmax", "logistic_mixture")
 
 
-
-
 def _data_hparams(info):
     clip_length = info.features["audio"].shape[0]
     frames, num_mels = info.features["mel"].shape
     return {"clip_length": clip_length, "hop_length": clip_length // frames,
-            "num_mels": num_mels, "num_speakers": info.num_classes or 0}
+            "num_mels": num_mels, "num_speakers": info.num_labels or 0}
 
 
 def check_generation_args(num_samples, speaker, mel, seed, temperature):
@@ -57,35 +55,8 @@ def check_generation_args(num_samples, speaker, mel, seed, temperature):
     return seed
 
 
-# Stack and conditioning defaults shared with the Parallel WaveNet student.
-STACK_HPARAMS = {
-    "layers_per_stack": 10,
-    "residual_channels": 64,
-    "skip_channels": 128,
-    "filter_width": 2,
-    "num_speakers": 4,
-    "local_conditioning": False,
-    "num_mels": 40,
-    "hop_length": 256,
-    "conditioning_channels": 32,
-    "clip_length": 8192,
-}
-# Short clips for the fast tests.
-TEST_AUDIO_OPTIONS = {"clip_length": 128, "hop_length": 32, "frame_length": 64, "num_mels": 4}
-
-
-@registry.register(
-    "wavenet",
-    hparams={"num_stacks": 2, **STACK_HPARAMS, "output": "softmax", "num_mixtures": 10},
-    dataset="audio",
-    data_hparams=_data_hparams,
-    signatures=("serving_default", "log_prob", "generate"),
-    test_hparams={"num_stacks": 1, "layers_per_stack": 3, "residual_channels": 8,
-                  "skip_channels": 16, "local_conditioning": True,
-                  "conditioning_channels": 4},
-    test_dataset="audio",
-    test_dataset_options=TEST_AUDIO_OPTIONS,
-)
+@registry.register("wavenet", dataset="audio", data_hparams=_data_hparams,
+                   signatures=("serving_default", "log_prob", "generate"))
 class WaveNet(GenerativeModel):
     """WaveNet over 8-bit mu-law audio, with speaker and log-mel conditioning.
 
@@ -101,7 +72,7 @@ class WaveNet(GenerativeModel):
       hop_length: int, samples per frame (the upsampling factor).
       conditioning_channels: int, channels of the upsampled features y.
       output: "softmax" (256-way) or "logistic_mixture".
-      num_mixtures: int, logistic components of the mixture head.
+      num_components: int, logistic components of the mixture head.
       clip_length: int, samples per clip of `example_features` (the model
         itself takes any length; with local conditioning it must be
         `frames * hop_length`).
@@ -116,7 +87,7 @@ class WaveNet(GenerativeModel):
     def __init__(self, num_stacks=2, layers_per_stack=10, residual_channels=64,
                  skip_channels=128, filter_width=2, num_speakers=4, local_conditioning=False,
                  num_mels=40, hop_length=256, conditioning_channels=32, output="softmax",
-                 num_mixtures=10, clip_length=8192, **kwargs):
+                 num_components=10, clip_length=8192, **kwargs):
         super().__init__(**kwargs)
         if output not in OUTPUTS:
             raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}.")
@@ -131,12 +102,12 @@ class WaveNet(GenerativeModel):
         self.conditioning_channels = check_int(conditioning_channels,
                                                         "conditioning_channels")
         self.output_type = output
-        self.num_mixtures = check_int(num_mixtures, "num_mixtures")
+        self.num_components = check_int(num_components, "num_components")
         self.clip_length = check_int(clip_length, "clip_length")
         if local_conditioning and self.clip_length % self.hop_length:
             raise ValueError(f"clip_length: expected a multiple of hop_length="
                              f"{self.hop_length}, got {self.clip_length}.")
-        output_channels = audio.NUM_LEVELS if output == "softmax" else 3 * self.num_mixtures
+        output_channels = audio.NUM_LEVELS if output == "softmax" else 3 * self.num_components
         self.stack = WaveNetStack(
             output_channels, num_stacks, layers_per_stack, residual_channels, skip_channels,
             filter_width, global_conditioning=num_speakers > 0,
@@ -145,17 +116,6 @@ class WaveNet(GenerativeModel):
                                                 name="upsampler")
                           if local_conditioning else None)
         object.__setattr__(self, "_loops", {})  # compiled loops, not tracked by Keras
-
-    def get_config(self):
-        return {"num_stacks": self.stack.num_stacks,
-                "layers_per_stack": self.stack.layers_per_stack,
-                "residual_channels": self.stack.residual_channels,
-                "skip_channels": self.stack.skip_channels,
-                "filter_width": self.stack.filter_width, "num_speakers": self.num_speakers,
-                "local_conditioning": self.local_conditioning, "num_mels": self.num_mels,
-                "hop_length": self.hop_length,
-                "conditioning_channels": self.conditioning_channels, "output": self.output_type,
-                "num_mixtures": self.num_mixtures, "clip_length": self.clip_length}
 
     @property
     def receptive_field(self):
@@ -217,7 +177,7 @@ class WaveNet(GenerativeModel):
 
     def _mixture(self, params):
         logits, locs, log_scales = tf.split(params, 3, axis=-1)
-        return DiscretizedLogisticMixture(logits, locs, log_scales, num_bins=audio.NUM_LEVELS)
+        return DiscretizedLogisticMixture(logits, locs, log_scales, num_levels=audio.NUM_LEVELS)
 
     def _log_probs(self, params, codes):
         """Per-sample log p(x_t | x_<t) in nats, [B, T]."""
@@ -228,7 +188,7 @@ class WaveNet(GenerativeModel):
     def _draw(self, params, u, temperature):
         """Codes [B] from output parameters [B, channels] and uniform noise u [2, B]."""
         if self.output_type == "softmax":
-            return tfgen_random.categorical_from_uniform(params / temperature, u[0])
+            return noise.categorical_from_uniform(params / temperature, u[0])
         mixture = self._mixture(params)
         return mixture.to_bins(mixture.sample_from_uniform(u[0], u[1], temperature))
 
@@ -255,25 +215,25 @@ class WaveNet(GenerativeModel):
         return tf.reduce_sum(self._log_probs(self(features), codes), axis=-1)
 
     # ------------------------------------------------------------- generation
-    def _fast_loop(self, h, y, noise, temperature):
+    def _fast_loop(self, h, y, uniform, temperature):
         """Fast Wavenet (1611.09482): one `step` of every layer per sample.
 
         Args:
           h: float [B, num_speakers] or None.
           y: float [B, >= T, conditioning_channels] upsampled features, or None.
-          noise: float [T, 2, B] uniform noise.
+          uniform: float [T, 2, B] uniform noise.
           temperature: float scalar.
 
         Returns:
           int32 codes [B, T].
         """
-        num_samples, batch = tf.shape(noise)[0], tf.shape(noise)[2]
+        num_samples, batch = tf.shape(uniform)[0], tf.shape(uniform)[2]
         codes = tf.TensorArray(tf.int32, size=num_samples, element_shape=[None])
 
         def body(t, previous, queues, codes):
             local = tf.gather(y, t, axis=1) if y is not None else None
             params, queues = self.stack.step(previous, queues, t, h, local)
-            code = self._draw(params, noise[t], temperature)
+            code = self._draw(params, uniform[t], temperature)
             return t + 1, self._encode(code), queues, codes.write(t, code)
 
         # At time 0 the shifted input is zero, as in `WaveNetStack.call`.
@@ -282,9 +242,9 @@ class WaveNet(GenerativeModel):
         _, _, _, codes = tf.while_loop(lambda t, *_: t < num_samples, body, loop_vars)
         return tf.transpose(codes.stack())
 
-    def _naive_loop(self, h, y, noise, temperature):
+    def _naive_loop(self, h, y, uniform, temperature):
         """Naive generation: the whole causal stack on the growing waveform, every step."""
-        num_samples, batch = tf.shape(noise)[0], tf.shape(noise)[2]
+        num_samples, batch = tf.shape(uniform)[0], tf.shape(uniform)[2]
         positions = tf.range(num_samples)[None, :]
 
         def body(t, codes):
@@ -292,7 +252,7 @@ class WaveNet(GenerativeModel):
             local = y[:, :t + 1] if y is not None else None
             params = self.stack(self._encode(prefix), global_condition=h,
                                 local_condition=local)[:, t]
-            code = self._draw(params, noise[t], temperature)
+            code = self._draw(params, uniform[t], temperature)
             return t + 1, tf.where(positions == t, code[:, None], codes)
 
         codes = tf.zeros(tf.stack([batch, num_samples]), tf.int32)
@@ -325,9 +285,9 @@ class WaveNet(GenerativeModel):
             tf.debugging.assert_less_equal(
                 num_samples, tf.shape(y)[1],
                 message="num_samples: expected at most frames * hop_length samples")
-        noise = tfgen_random.uniform_from_seed(tf.stack([num_samples, 2, batch]), seed)
+        uniform = noise.uniform_from_seed(tf.stack([num_samples, 2, batch]), seed)
         temperature = tf.convert_to_tensor(temperature, tf.float32)
-        return self._loop(method, jit_compile)(h, y, noise, temperature)
+        return self._loop(method, jit_compile)(h, y, uniform, temperature)
 
     def sample(self, num_samples, speaker=None, mel=None, seed=None, temperature=1.0,
                jit_compile=True, method="fast"):

@@ -20,7 +20,8 @@ for _ in range(iterations):
 ```
 
 `save_policy` exports the policy with tf-agents' `PolicySaver` plus a
-`serving_default` alias of `action` (DESIGN 5).
+`serving_default` alias of `action`, the signature a TF Serving Predict
+request runs by default; it loads without tfgen or tf-agents.
 """
 
 import collections

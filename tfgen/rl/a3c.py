@@ -37,10 +37,17 @@ from tf_agents.policies import actor_policy
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
+from tfgen import registry
 from tfgen.rl.networks import NoisyActorCriticNetwork
 
-__all__ = ["A3C", "ActorLearner", "SharedRMSProp", "actor_critic_loss", "make_network",
-           "n_step_returns", "rollout_loss"]
+__all__ = ["A3C", "ActorLearner", "DEFAULT_ENV", "POLICY_SIGNATURES", "SharedRMSProp",
+           "actor_critic_loss", "make_network", "n_step_returns", "rollout_loss"]
+
+DEFAULT_ENV = "CartPole-v1"  # The registry's default environment (`--env`).
+# The exported policy's signatures: tf-agents' `PolicySaver` ones plus `serving_default`
+# (`tfgen.rl.a2c_agent.save_policy`).
+POLICY_SIGNATURES = ("serving_default", "action", "get_initial_state", "get_train_step",
+                     "get_metadata")
 
 
 # A3C Algorithm S3: R <- r_i + gamma R backwards from R = V(s_t) (bootstrap) or 0 (terminal).
@@ -352,8 +359,19 @@ class ActorLearner:
             self.step()
 
 
+@registry.register("a3c", kind=registry.AGENT, dataset=DEFAULT_ENV,
+                   signatures=POLICY_SIGNATURES,
+                   runtime_args=("env", "num_threads", "seed", "strategy"))
 class A3C:
     """Asynchronous advantage actor-critic (arXiv 1602.01783) and NoisyNet-A3C.
+
+    Registered as the agent `"a3c"` (`python -m training --model a3c`): its
+    hyper-parameters are the keyword defaults below (`tfgen.hparams.defaults`);
+    `env`, `num_threads`, `seed` and `strategy` are set by the runner. The
+    defaults follow arXiv 1602.01783 Sec. 8 (`t_max = 5`, `gamma = 0.99`,
+    `beta = 0.01`, shared RMSProp `alpha = 0.99`, `eps = 0.1`, linear annealing
+    of `eta` to 0) with `eta = 3e-3`, within the paper's LogUniform(1e-4, 1e-2)
+    range, and a small fully connected network, both suited to CartPole.
 
     Args:
       env: a `suite_gym` environment name, or `index -> PyEnvironment`.
@@ -380,9 +398,9 @@ class A3C:
       history: `[(frame, episode return), ...]` in completion order.
     """
 
-    def __init__(self, env="CartPole-v1", num_threads=1, fc_layer_params=(64,), lstm_size=None,
+    def __init__(self, env=DEFAULT_ENV, num_threads=1, fc_layer_params=(64,), lstm_size=None,
                  noisy=False, t_max=5, gamma=0.99, entropy_beta=None, value_loss_coef=0.5,
-                 learning_rate=1e-3, anneal=True, rmsprop_decay=0.99, rmsprop_epsilon=0.1,
+                 learning_rate=3e-3, anneal=True, rmsprop_decay=0.99, rmsprop_epsilon=0.1,
                  max_gradient_norm=None, seed=0, strategy=None):
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError(f"num_threads: expected a positive int, got {num_threads!r}.")
@@ -406,6 +424,10 @@ class A3C:
             self.optimizer = SharedRMSProp(self.network.trainable_variables, rmsprop_decay,
                                            rmsprop_epsilon, max_gradient_norm)
         self.learners = [ActorLearner(self, i, e) for i, e in enumerate(environments)]
+
+    def checkpoint_items(self):
+        """The state a run checkpoints: the shared network and the shared RMSProp."""
+        return {"network": self.network, "optimizer": self.optimizer}
 
     def loss(self, network, rollout, network_state=(), noise_seed=None):
         """`rollout_loss` with this A3C's gamma, beta and critic weight."""
