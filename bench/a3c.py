@@ -26,8 +26,9 @@ flags.DEFINE_list("threads", ["1", "2", "4"], "Numbers of actor-learner threads.
 
 
 def run(threads, frames, seed, windows):
-    a3c = A3C("CartPole-v1", num_threads=threads, fc_layer_params=(64,), learning_rate=3e-3,
-              seed=seed)
+    a3c = A3C(
+        "CartPole-v1", num_threads=threads, fc_layer_params=(64,), learning_rate=3e-3, seed=seed
+    )
     start = time.perf_counter()
     history = a3c.train(frames)
     seconds = time.perf_counter() - start
@@ -48,19 +49,24 @@ def main(argv):
     del argv
     results.tiny_defaults(frames=400, seeds=["0"], threads=["1", "2"])
     windows = np.linspace(0, FLAGS.frames, 5).astype(int)
-    header = (["threads", "seed"] + [f"return {_thousands(lo)}-{_thousands(hi)}k"
-                                     for lo, hi in itertools.pairwise(windows)]
-              + ["frames/s", "wall-clock s"])
+    header = (
+        ["threads", "seed"]
+        + [f"return {_thousands(lo)}-{_thousands(hi)}k" for lo, hi in itertools.pairwise(windows)]
+        + ["frames/s", "wall-clock s"]
+    )
     rows = []
     for threads in map(int, FLAGS.threads):
         for seed in map(int, FLAGS.seeds):
             means, seconds, fps = run(threads, FLAGS.frames, seed, windows)
-            rows.append([threads, seed] + [f"{m:.1f}" for m in means]
-                        + [f"{fps:.0f}", f"{seconds:.1f}"])
+            rows.append(
+                [threads, seed] + [f"{m:.1f}" for m in means] + [f"{fps:.0f}", f"{seconds:.1f}"]
+            )
             print(rows[-1], flush=True)
-    text = (f"A3C, CartPole-v1, {FLAGS.frames} frames per run, t_max=5, one hidden layer of 64, "
-            f"shared RMSProp lr 3e-3 annealed to 0; mean episode return of the episodes "
-            f"that end in each frame window; {results.machine()}.\n\n")
+    text = (
+        f"A3C, CartPole-v1, {FLAGS.frames} frames per run, t_max=5, one hidden layer of 64, "
+        f"shared RMSProp lr 3e-3 annealed to 0; mean episode return of the episodes "
+        f"that end in each frame window; {results.machine()}.\n\n"
+    )
     results.write_block("a3c", text + results.markdown_table(header, rows))
 
 

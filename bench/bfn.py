@@ -14,7 +14,6 @@ only); otherwise the table goes into docs/RESULTS.md (block `bfn_sampling`)
 unless `--nowrite`.
 """
 
-
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -24,8 +23,11 @@ from tests.conformance import goldens
 from tfgen import registry
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["bfn_continuous", "bfn_discretised", "bfn_discrete",
-                             "bfn_discrete_text"], "Registered BFN models to time.")
+flags.DEFINE_list(
+    "models",
+    ["bfn_continuous", "bfn_discretised", "bfn_discrete", "bfn_discrete_text"],
+    "Registered BFN models to time.",
+)
 flags.DEFINE_list("steps", ["10", "25", "100"], "Numbers of sampling steps n.")
 flags.DEFINE_integer("batch_size", 16, "Samples per call.")
 flags.DEFINE_integer("repeats", 3, "Timed calls per configuration.")
@@ -39,8 +41,9 @@ def _build(name):
 
 def _sampler(model, jit_compile):
     signature = model.signatures(jit_compile=jit_compile)["sample"]
-    return lambda n, steps: signature(num_samples=tf.constant(n), steps=tf.constant(steps),
-                                      seed=tf.constant(1, tf.int64))[model.feature_key]
+    return lambda n, steps: signature(
+        num_samples=tf.constant(n), steps=tf.constant(steps), seed=tf.constant(1, tf.int64)
+    )[model.feature_key]
 
 
 def main(argv):
@@ -52,20 +55,43 @@ def main(argv):
         samplers = {"graph": _sampler(model, False), "XLA": _sampler(model, True)}
         for steps in map(int, FLAGS.steps):
             samples = {mode: fn(FLAGS.batch_size, steps).numpy() for mode, fn in samplers.items()}
-            seconds = {mode: np.median(results.time_calls(lambda: fn(FLAGS.batch_size, steps),
-                                                          FLAGS.repeats))
-                       for mode, fn in samplers.items()}
+            seconds = {
+                mode: np.median(
+                    results.time_calls(
+                        lambda fn=fn, steps=steps: fn(FLAGS.batch_size, steps), FLAGS.repeats
+                    )
+                )
+                for mode, fn in samplers.items()
+            }
             same = np.array_equal(samples["graph"], samples["XLA"])
-            rows.append((name, "x".join(map(str, model.event_shape)), steps,
-                         f"{1e3 * seconds['graph'] / steps:.1f}",
-                         f"{1e3 * seconds['XLA'] / steps:.1f}",
-                         f"{seconds['graph'] / seconds['XLA']:.2f}x", "yes" if same else "no"))
-    text = (f"BFN sampling, batch {FLAGS.batch_size}, "
-            f"{'test' if FLAGS.tiny else 'default'} hyper-parameters, untrained weights; "
-            f"{results.machine()}; median of {FLAGS.repeats} calls after one warm-up call.\n\n")
+            rows.append(
+                (
+                    name,
+                    "x".join(map(str, model.event_shape)),
+                    steps,
+                    f"{1e3 * seconds['graph'] / steps:.1f}",
+                    f"{1e3 * seconds['XLA'] / steps:.1f}",
+                    f"{seconds['graph'] / seconds['XLA']:.2f}x",
+                    "yes" if same else "no",
+                )
+            )
+    text = (
+        f"BFN sampling, batch {FLAGS.batch_size}, "
+        f"{'test' if FLAGS.tiny else 'default'} hyper-parameters, untrained weights; "
+        f"{results.machine()}; median of {FLAGS.repeats} calls after one warm-up call.\n\n"
+    )
     text += results.markdown_table(
-        ("model", "data shape", "steps", "graph ms/step", "XLA ms/step", "XLA speed-up",
-         "same samples"), rows)
+        (
+            "model",
+            "data shape",
+            "steps",
+            "graph ms/step",
+            "XLA ms/step",
+            "XLA speed-up",
+            "same samples",
+        ),
+        rows,
+    )
     results.write_block("bfn_sampling", text)  # A --tiny run only prints it.
 
 

@@ -49,31 +49,38 @@ def _test_images(dataset, options):
 
 def _train_and_score(num_components, test, dataset, options, hparams):
     tf.keras.utils.set_random_seed(0)
-    model = registry.build("mixture_vae", {**hparams, "num_components": num_components},
-                           dataset, options)
+    model = registry.build(
+        "mixture_vae", {**hparams, "num_components": num_components}, dataset, options
+    )
     model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate))
-    train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, seed=0,
-                      **options)
+    train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, seed=0, **options)
     start = time.perf_counter()
     model.fit(train, steps_per_epoch=FLAGS.steps, epochs=1, verbose=2)
     seconds = time.perf_counter() - start
     elbo = tf.function(model.elbo)
     bound = tf.function(model.log_prob)
-    elbos = np.mean([elbo(test, tf.constant(seed, tf.int64)).numpy()
-                      for seed in range(FLAGS.elbo_draws)], axis=0)
-    bounds = np.concatenate([bound(test[i:i + 100], tf.constant(FLAGS.iw_samples),
-                                   tf.constant(0, tf.int64)).numpy()
-                             for i in range(0, len(test), 100)])
-    weights = tf.nn.softmax(model.posterior(tf.reshape(tf.cast(test, tf.float32),
-                                                       [len(test), -1])).logits).numpy()
+    elbos = np.mean(
+        [elbo(test, tf.constant(seed, tf.int64)).numpy() for seed in range(FLAGS.elbo_draws)],
+        axis=0,
+    )
+    bounds = np.concatenate(
+        [
+            bound(
+                test[i : i + 100], tf.constant(FLAGS.iw_samples), tf.constant(0, tf.int64)
+            ).numpy()
+            for i in range(0, len(test), 100)
+        ]
+    )
+    weights = tf.nn.softmax(
+        model.posterior(tf.reshape(tf.cast(test, tf.float32), [len(test), -1])).logits
+    ).numpy()
     entropy = float(np.mean(-np.sum(weights * np.log(np.maximum(weights, 1e-30)), axis=1)))
     return float(np.mean(elbos)), float(np.mean(bounds)), entropy, seconds
 
 
 def main(argv):
     del argv
-    results.tiny_defaults(steps=2, batch_size=4, components=["1", "2"], elbo_draws=1,
-                          iw_samples=2)
+    results.tiny_defaults(steps=2, batch_size=4, components=["1", "2"], elbo_draws=1, iw_samples=2)
     dataset, options, hparams = _setup()
     test = _test_images(dataset, options)
     config = {**registry.get("mixture_vae").hparams, **hparams}
@@ -81,19 +88,39 @@ def main(argv):
     for k in map(int, FLAGS.components):
         elbo, bound, entropy, seconds = _train_and_score(k, test, dataset, options, hparams)
         name = "Gaussian posterior (K=1)" if k == 1 else f"mixture posterior, K={k}"
-        rows.append((name, f"{-elbo:.2f}", f"{-bound:.2f}", f"{entropy:.3f} / {np.log(k):.3f}",
-                     f"{1000 * seconds / FLAGS.steps:.1f}"))
-    data_text = (f"`--tiny` smoke run, measures nothing: `{dataset}` ({len(test)} test images)"
-                 if FLAGS.tiny else "Binarised MNIST, our 5k subset (4,000 train / 1,000 test "
-                 "images, static binarisation at 0.5)")
-    text = (f"{data_text}; VAE with latent_dim={config['latent_dim']}, "
-            f"hidden_units={config['hidden_units']}, the same {FLAGS.steps} Adam steps of batch "
-            f"{FLAGS.batch_size} for each posterior; test ELBO averaged over "
-            f"{FLAGS.elbo_draws} draws per image, IW bound with {FLAGS.iw_samples} samples "
-            f"(nats/image, lower is better); the entropy of q's mixture weights, averaged over "
-            f"the test images, shows whether the components are used; {results.machine()}.\n\n")
-    text += results.markdown_table(("q(z\\|x)", "test -ELBO", f"test -L_{FLAGS.iw_samples}",
-                                    "weight entropy / max (nats)", "ms/step"), rows)
+        rows.append(
+            (
+                name,
+                f"{-elbo:.2f}",
+                f"{-bound:.2f}",
+                f"{entropy:.3f} / {np.log(k):.3f}",
+                f"{1000 * seconds / FLAGS.steps:.1f}",
+            )
+        )
+    data_text = (
+        f"`--tiny` smoke run, measures nothing: `{dataset}` ({len(test)} test images)"
+        if FLAGS.tiny
+        else "Binarised MNIST, our 5k subset (4,000 train / 1,000 test "
+        "images, static binarisation at 0.5)"
+    )
+    text = (
+        f"{data_text}; VAE with latent_dim={config['latent_dim']}, "
+        f"hidden_units={config['hidden_units']}, the same {FLAGS.steps} Adam steps of batch "
+        f"{FLAGS.batch_size} for each posterior; test ELBO averaged over "
+        f"{FLAGS.elbo_draws} draws per image, IW bound with {FLAGS.iw_samples} samples "
+        f"(nats/image, lower is better); the entropy of q's mixture weights, averaged over "
+        f"the test images, shows whether the components are used; {results.machine()}.\n\n"
+    )
+    text += results.markdown_table(
+        (
+            "q(z\\|x)",
+            "test -ELBO",
+            f"test -L_{FLAGS.iw_samples}",
+            "weight entropy / max (nats)",
+            "ms/step",
+        ),
+        rows,
+    )
     results.write_block("mixture_vae", text)
 
 

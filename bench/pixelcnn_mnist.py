@@ -10,7 +10,6 @@ goes into docs/RESULTS.md.
     python -m bench.pixelcnn_mnist --tiny   # test-size models on 8x8 `digits`: a smoke run
 """
 
-
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -55,8 +54,10 @@ def _train_and_score(num_labels, test, dataset, options, hparams):
     train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, **options)
     model.fit(train, steps_per_epoch=FLAGS.steps, epochs=1, verbose=2)
     log_prob = tf.function(model.log_prob)
-    nats = [-log_prob({"image": test["image"][i:i + 100], "label": test["label"][i:i + 100]})
-            for i in range(0, len(test["image"]), 100)]
+    nats = [
+        -log_prob({"image": test["image"][i : i + 100], "label": test["label"][i : i + 100]})
+        for i in range(0, len(test["image"]), 100)
+    ]
     return float(np.mean(np.concatenate(nats)))
 
 
@@ -71,26 +72,43 @@ def main(argv):
     dims = int(np.prod(test["image"].shape[1:]))  # 28 * 28
     config = {**registry.get("pixelcnn").hparams, **hparams}
     rows = [
-        ("independent pixels (Bernoulli per pixel)", f"{baseline:.2f}",
-         f"{baseline / dims / np.log(2):.4f}", "-"),
-        ("Gated PixelCNN, unconditional", f"{unconditional:.2f}",
-         f"{unconditional / dims / np.log(2):.4f}", "PixelCNN 81.30 (PixelRNN paper, Table 4)"),
-        ("Gated PixelCNN, class-conditional", f"{conditional:.2f}",
-         f"{conditional / dims / np.log(2):.4f}", "not reported"),
+        (
+            "independent pixels (Bernoulli per pixel)",
+            f"{baseline:.2f}",
+            f"{baseline / dims / np.log(2):.4f}",
+            "-",
+        ),
+        (
+            "Gated PixelCNN, unconditional",
+            f"{unconditional:.2f}",
+            f"{unconditional / dims / np.log(2):.4f}",
+            "PixelCNN 81.30 (PixelRNN paper, Table 4)",
+        ),
+        (
+            "Gated PixelCNN, class-conditional",
+            f"{conditional:.2f}",
+            f"{conditional / dims / np.log(2):.4f}",
+            "not reported",
+        ),
     ]
     if FLAGS.tiny:
-        text = (f"`--tiny` smoke run on `{dataset}` ({len(train['image'])} train / "
-                f"{len(test['image'])} test images), {FLAGS.steps} steps of batch "
-                f"{FLAGS.batch_size}, test hyper-parameters ({config['num_layers']} gated "
-                f"layers, {config['filters']} filters); measures nothing.\n\n")
+        text = (
+            f"`--tiny` smoke run on `{dataset}` ({len(train['image'])} train / "
+            f"{len(test['image'])} test images), {FLAGS.steps} steps of batch "
+            f"{FLAGS.batch_size}, test hyper-parameters ({config['num_layers']} gated "
+            f"layers, {config['filters']} filters); measures nothing.\n\n"
+        )
     else:
-        text = (f"Binarised MNIST, our 5k subset (4,000 train / 1,000 test images, static "
-                f"binarisation at 0.5), {FLAGS.steps} steps of batch {FLAGS.batch_size} "
-                f"(~{FLAGS.steps * FLAGS.batch_size // 4000} epochs), default hyper-parameters "
-                f"({config['num_layers']} gated layers, {config['filters']} filters); "
-                f"{results.machine()}.\n\n")
-    text += results.markdown_table(("model", "test nats/image", "test bits/dim",
-                                    "paper (60k binarised MNIST)"), rows)
+        text = (
+            f"Binarised MNIST, our 5k subset (4,000 train / 1,000 test images, static "
+            f"binarisation at 0.5), {FLAGS.steps} steps of batch {FLAGS.batch_size} "
+            f"(~{FLAGS.steps * FLAGS.batch_size // 4000} epochs), default hyper-parameters "
+            f"({config['num_layers']} gated layers, {config['filters']} filters); "
+            f"{results.machine()}.\n\n"
+        )
+    text += results.markdown_table(
+        ("model", "test nats/image", "test bits/dim", "paper (60k binarised MNIST)"), rows
+    )
     results.write_block("pixelcnn_mnist", text)
 
 

@@ -20,8 +20,12 @@ import numpy as np
 from absl import flags
 
 flags.DEFINE_bool("write", True, "Write the table into docs/RESULTS.md (--nowrite only prints it).")
-flags.DEFINE_bool("tiny", False, "A smoke run at tiny sizes: checks the script, measures nothing; "
-                  "prints the table, writes nothing under docs/.")
+flags.DEFINE_bool(
+    "tiny",
+    False,
+    "A smoke run at tiny sizes: checks the script, measures nothing; "
+    "prints the table, writes nothing under docs/.",
+)
 
 FLAGS = flags.FLAGS
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
@@ -37,10 +41,15 @@ def tiny_defaults(**values):
             FLAGS[name].value = value
 
 
+def in_docs(path):
+    """Whether `path` is docs/ or under it."""
+    return os.path.commonpath([os.path.abspath(path), DOCS]) == DOCS
+
+
 def output_path(path):
     """`path`, except that in a `--tiny` run a path under docs/ moves to a temporary directory."""
     path = os.path.abspath(path)
-    if FLAGS.tiny and os.path.commonpath([path, DOCS]) == DOCS:
+    if FLAGS.tiny and in_docs(path):
         path = os.path.join(tempfile.gettempdir(), "tfgen_bench_tiny", os.path.relpath(path, DOCS))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path

@@ -1,7 +1,7 @@
 """NoisyNet exploration against the standard kind, on two classic-control tasks.
 
     python -m bench.rl_exploration [--tasks CartPole-v1,Acrobot-v1] [--seeds 0,1,2]
-        [--dqn_frames 10000] [--a3c_frames 40000] [--quick]
+        [--dqn_frames 10000] [--a3c_frames 40000] [--quick] [--tiny]
 
 Compares (Fortunato et al. 2017, arXiv 1706.10295, Sec. 3.1):
 
@@ -12,8 +12,10 @@ Compares (Fortunato et al. 2017, arXiv 1706.10295, Sec. 3.1):
 
 over several seeds. The return plotted and tabulated is that of the training
 episodes (the behaviour policy, noise or epsilon included) against
-environment frames. Writes `docs/rl_exploration.png` and a markdown table into
-docs/RESULTS.md (unless `--nowrite`).
+environment frames. Writes `docs/rl_exploration.png` (`--plot`) and a markdown
+table into docs/RESULTS.md (unless `--nowrite`). `--tiny` is a smoke run of
+seconds (CartPole, one seed, 500 frames, 100 warm-up frames for DQN, one A3C
+thread) that writes nothing under docs/.
 """
 
 import os
@@ -44,14 +46,23 @@ flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the runs.")
 flags.DEFINE_integer("dqn_frames", 10_000, "Environment frames per DQN run (warm-up included).")
 flags.DEFINE_integer("a3c_frames", 40_000, "Environment frames per A3C run.")
 flags.DEFINE_integer("a3c_threads", 2, "A3C actor-learner threads.")
-flags.DEFINE_bool("quick", False, "A smoke run: 1 seed, 1500 DQN and 3000 A3C frames; "
-                  "prints the table and plots to the temp dir, writes nothing under docs/.")
-flags.DEFINE_string("plot", os.path.join(os.path.dirname(results.RESULTS), "rl_exploration.png"),
-                    "Where to write the PNG.")
+flags.DEFINE_integer(
+    "dqn_warmup", 500, "Frames collected by the DQN behaviour policy before learning."
+)
+flags.DEFINE_bool(
+    "quick",
+    False,
+    "A smoke run: 1 seed, 1500 DQN and 3000 A3C frames; "
+    "prints the table and plots to the temp dir, writes nothing under docs/.",
+)
+flags.DEFINE_string(
+    "plot",
+    os.path.join(os.path.dirname(results.RESULTS), "rl_exploration.png"),
+    "Where to write the PNG.",
+)
 
-DQN_WARMUP = 500          # frames collected by the behaviour policy before learning
 DQN_EPSILON_FRACTION = 0.4  # epsilon anneals 1 -> 0.05 over this fraction of the frames
-FINAL_FRACTION = 0.2      # "final return": episodes ending in the last 20% of the frames
+FINAL_FRACTION = 0.2  # "final return": episodes ending in the last 20% of the frames
 METHODS = {"DQN": ("DQN (epsilon-greedy)", "NoisyNet-DQN"), "A3C": ("A3C", "NoisyNet-A3C")}
 
 
@@ -71,12 +82,19 @@ def _dqn_agent(env, noisy, frames):
     else:
         anneal_steps = max(1, int(DQN_EPSILON_FRACTION * frames))
         epsilon = lambda: tf.compat.v1.train.polynomial_decay(  # noqa: E731
-            1.0, train_step, anneal_steps, end_learning_rate=0.05)
+            1.0, train_step, anneal_steps, end_learning_rate=0.05
+        )
     agent = dqn_agent.DqnAgent(
-        env.time_step_spec(), env.action_spec(), q_network=q_net,
-        optimizer=tf.keras.optimizers.Adam(1e-3), epsilon_greedy=epsilon,
-        target_update_period=100, gamma=0.99,
-        td_errors_loss_fn=common.element_wise_huber_loss, train_step_counter=train_step)
+        env.time_step_spec(),
+        env.action_spec(),
+        q_network=q_net,
+        optimizer=tf.keras.optimizers.Adam(1e-3),
+        epsilon_greedy=epsilon,
+        target_update_period=100,
+        gamma=0.99,
+        td_errors_loss_fn=common.element_wise_huber_loss,
+        train_step_counter=train_step,
+    )
     agent.initialize()
     return agent
 
@@ -87,9 +105,11 @@ def run_dqn(task, noisy, frames, seed):
     env = _environment(task, seed)
     agent = _dqn_agent(env, noisy, frames)
     buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        agent.collect_data_spec, batch_size=env.batch_size, max_length=frames)
+        agent.collect_data_spec, batch_size=env.batch_size, max_length=frames
+    )
     driver = dynamic_step_driver.DynamicStepDriver(
-        env, agent.collect_policy, observers=[buffer.add_batch], num_steps=1)
+        env, agent.collect_policy, observers=[buffer.add_batch], num_steps=1
+    )
     collect = common.function(driver.run)
 
     @common.function
@@ -103,7 +123,7 @@ def run_dqn(task, noisy, frames, seed):
     history, episode_return = [], 0.0
     time_step, state = None, None
     for frame in range(1, frames + 1):
-        step = collect if frame <= DQN_WARMUP else collect_and_train
+        step = collect if frame <= FLAGS.dqn_warmup else collect_and_train
         time_step, state = step(time_step, state)
         episode_return += float(time_step.reward[0])
         if bool(time_step.is_last()[0]):
@@ -114,8 +134,14 @@ def run_dqn(task, noisy, frames, seed):
 
 def run_a3c(task, noisy, frames, seed):
     """One A3C / NoisyNet-A3C run; returns ([(frame, episode return)], seconds)."""
-    a3c = A3C(task, num_threads=FLAGS.a3c_threads, fc_layer_params=(64,), learning_rate=3e-3,
-              noisy=noisy, seed=seed)
+    a3c = A3C(
+        task,
+        num_threads=FLAGS.a3c_threads,
+        fc_layer_params=(64,),
+        learning_rate=3e-3,
+        noisy=noisy,
+        seed=seed,
+    )
     start = time.perf_counter()
     history = list(a3c.train(frames))
     return history, time.perf_counter() - start
@@ -146,8 +172,9 @@ def final_return(history, frames):
 def plot(runs, tasks, frames_of, path):
     """One subplot per (family, task): per-seed lines (thin) and the seed mean (thick)."""
     families = list(METHODS)
-    figure, axes = plt.subplots(len(families), len(tasks), figsize=(5 * len(tasks), 3.6 * 2),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(families), len(tasks), figsize=(5 * len(tasks), 3.6 * 2), squeeze=False
+    )
     for row, family in enumerate(families):
         for col, task in enumerate(tasks):
             axis = axes[row][col]
@@ -157,8 +184,13 @@ def plot(runs, tasks, frames_of, path):
                     x, y = smooth(history, frames_of[family])
                     axis.plot(x, y, color=color, alpha=0.3, linewidth=0.8)
                     curves.append(y)
-                axis.plot(x, np.nanmean(np.array(curves), axis=0), color=color, linewidth=2,
-                          label=f"{method} (mean of {len(curves)})")
+                axis.plot(
+                    x,
+                    np.nanmean(np.array(curves), axis=0),
+                    color=color,
+                    linewidth=2,
+                    label=f"{method} (mean of {len(curves)})",
+                )
             axis.set_title(f"{family}: {task}")
             axis.set_xlabel("environment frames")
             axis.set_ylabel("training episode return")
@@ -174,6 +206,14 @@ def main(argv):
         FLAGS.seeds, FLAGS.dqn_frames, FLAGS.a3c_frames = FLAGS.seeds[:1], 1500, 3000
         FLAGS.write = False
         FLAGS.plot = os.path.join(tempfile.gettempdir(), "rl_exploration_quick.png")
+    results.tiny_defaults(
+        tasks=["CartPole-v1"],
+        seeds=["0"],
+        dqn_frames=500,
+        a3c_frames=500,
+        dqn_warmup=100,
+        a3c_threads=1,
+    )
     tasks, seeds = FLAGS.tasks, [int(s) for s in FLAGS.seeds]
     frames_of = {"DQN": FLAGS.dqn_frames, "A3C": FLAGS.a3c_frames}
     runners = {"DQN": run_dqn, "A3C": run_a3c}
@@ -187,35 +227,52 @@ def main(argv):
                     history, seconds = runners[family](task, noisy, frames_of[family], seed)
                     entry["histories"].append(history)
                     entry["seconds"].append(seconds)
-                    print(f"{method} {task} seed {seed}: {len(history)} episodes, final "
-                          f"{final_return(history, frames_of[family]):.1f}, {seconds:.1f} s",
-                          flush=True)
-    plot(runs, tasks, frames_of, FLAGS.plot)
+                    print(
+                        f"{method} {task} seed {seed}: {len(history)} episodes, final "
+                        f"{final_return(history, frames_of[family]):.1f}, {seconds:.1f} s",
+                        flush=True,
+                    )
+    plot_path = results.output_path(FLAGS.plot)
+    plot(runs, tasks, frames_of, plot_path)
 
-    header = ["method", "task", "frames", "final return (mean ± std over seeds)", "per seed",
-              "wall-clock s per run"]
+    header = [
+        "method",
+        "task",
+        "frames",
+        "final return (mean ± std over seeds)",
+        "per seed",
+        "wall-clock s per run",
+    ]
     rows = []
     for family, methods in METHODS.items():
         for task in tasks:
             for method in methods:
                 entry = runs[(method, task)]
-                finals = np.array([final_return(h, frames_of[family])
-                                   for h in entry["histories"]])
-                rows.append([method, task, frames_of[family],
-                             f"{np.mean(finals):.1f} ± {np.std(finals):.1f}",
-                             ", ".join(f"{v:.1f}" for v in finals),
-                             f"{np.mean(entry['seconds']):.0f}"])
+                finals = np.array([final_return(h, frames_of[family]) for h in entry["histories"]])
+                rows.append(
+                    [
+                        method,
+                        task,
+                        frames_of[family],
+                        f"{np.mean(finals):.1f} ± {np.std(finals):.1f}",
+                        ", ".join(f"{v:.1f}" for v in finals),
+                        f"{np.mean(entry['seconds']):.0f}",
+                    ]
+                )
     total = time.perf_counter() - total_start
-    plot_name = os.path.relpath(FLAGS.plot, os.path.dirname(results.RESULTS))
+    # The link is relative to RESULTS.md.
+    plot_name = (
+        os.path.relpath(plot_path, results.DOCS) if results.in_docs(plot_path) else plot_path
+    )
     text = (
         f"NoisyNet (arXiv 1706.10295) against standard exploration, seeds {seeds}. "
         f"DQN: tf-agents `DqnAgent`, two hidden layers of 64, Adam 1e-3, batch 64, gamma 0.99, "
-        f"target update every 100 steps, {DQN_WARMUP} warm-up frames then one gradient step "
+        f"target update every 100 steps, {FLAGS.dqn_warmup} warm-up frames then one gradient step "
         f"per frame; epsilon-greedy anneals 1 -> 0.05 over the first "
         f"{int(DQN_EPSILON_FRACTION * 100)}% of the frames, NoisyNet-DQN (`NoisyQNetwork`, "
         f"factorised noise) has epsilon 0. A3C: {FLAGS.a3c_threads} threads, t_max=5, one "
         f"hidden layer of 64, shared RMSProp lr 3e-3 annealed to 0, entropy 0.01; NoisyNet-A3C "
-        f"(independent noise) has no entropy term. \"Final return\" is the mean return of the "
+        f'(independent noise) has no entropy term. "Final return" is the mean return of the '
         f"training episodes (behaviour policy, noise/epsilon included) that end in the last "
         f"{int(FINAL_FRACTION * 100)}% of the frames; the std is over seeds. Curves: "
         f"[{plot_name}]({plot_name}). Total wall-clock {total / 60:.1f} min; "
@@ -228,7 +285,8 @@ def main(argv):
         "about four orders of magnitude less experience, with networks of 64 units and no "
         "tuning per method; they test the mechanism (exploration by learned parameter noise "
         "instead of epsilon or entropy), not the Atari claim, and with a few seeds only "
-        "differences larger than the seed spread mean anything.")
+        "differences larger than the seed spread mean anything."
+    )
     results.write_block("rl_exploration", text)
 
 

@@ -44,8 +44,9 @@ def main(argv):
     workdir = tempfile.mkdtemp(prefix="tfgen-bench-serving-")
     version_dir = export.export_model(model, os.path.join(workdir, "pixelcnn"))
     in_process = tf.saved_model.load(version_dir).signatures["serving_default"]
-    server = ServerProcess("--model_name=pixelcnn",
-                           f"--model_base_path={os.path.dirname(version_dir)}")
+    server = ServerProcess(
+        "--model_name=pixelcnn", f"--model_base_path={os.path.dirname(version_dir)}"
+    )
     rows = []
     try:
         channel = server.channel()
@@ -60,27 +61,41 @@ def main(argv):
             local = in_process(**features)["log_prob"].numpy()
             np.testing.assert_allclose(remote, local, rtol=1e-5)  # Same model, same answer.
             timings = {
-                "in-process": results.time_calls(lambda: in_process(**features), FLAGS.requests, 5),
-                "gRPC": results.time_calls(lambda: stub.Predict(request, timeout=60),
-                                           FLAGS.requests, 5),
+                "in-process": results.time_calls(
+                    lambda f=features: in_process(**f), FLAGS.requests, 5
+                ),
+                "gRPC": results.time_calls(
+                    lambda r=request: stub.Predict(r, timeout=60), FLAGS.requests, 5
+                ),
             }
             local_p50 = np.median(timings["in-process"])
             for path, seconds in timings.items():
                 p50, p99, rate = _percentiles(seconds)
-                rows.append((batch_size, path, f"{p50:.2f}", f"{p99:.2f}", f"{rate:.1f}",
-                             f"{np.median(seconds) / local_p50:.2f}x"))
+                rows.append(
+                    (
+                        batch_size,
+                        path,
+                        f"{p50:.2f}",
+                        f"{p99:.2f}",
+                        f"{rate:.1f}",
+                        f"{np.median(seconds) / local_p50:.2f}x",
+                    )
+                )
         channel.close()
     finally:
         server.terminate()
         shutil.rmtree(workdir, ignore_errors=True)
     config = model.get_config()
-    text = (f"Serving `pixelcnn` `serving_default` (log-likelihood of a batch of "
-            f"{config['image_shape'][0]}x{config['image_shape'][1]} images, "
-            f"{'test' if FLAGS.tiny else 'default'} hyper-parameters); one client, requests "
-            f"in sequence, {FLAGS.requests} per row after "
-            f"5 warm-up calls; server and client on the same machine ({results.machine()}).\n\n")
+    text = (
+        f"Serving `pixelcnn` `serving_default` (log-likelihood of a batch of "
+        f"{config['image_shape'][0]}x{config['image_shape'][1]} images, "
+        f"{'test' if FLAGS.tiny else 'default'} hyper-parameters); one client, requests "
+        f"in sequence, {FLAGS.requests} per row after "
+        f"5 warm-up calls; server and client on the same machine ({results.machine()}).\n\n"
+    )
     text += results.markdown_table(
-        ("batch", "path", "p50 ms", "p99 ms", "requests/s", "p50 / in-process p50"), rows)
+        ("batch", "path", "p50 ms", "p99 ms", "requests/s", "p50 / in-process p50"), rows
+    )
     results.write_block("serving", text)
 
 

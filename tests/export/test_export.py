@@ -56,6 +56,7 @@ def _outputs(model, jit_compile=False):
         for key, kwargs in INPUTS.items()}
 
 
+@pytest.mark.slow
 def test_cli_writes_versions_and_never_overwrites(model_dir, tmp_path):
     base = str(tmp_path / "models" / "pixelcnn")
     for version in (1, 2):

@@ -108,6 +108,7 @@ def test_each_learner_has_its_own_environment_and_parameters():
         A3C("CartPole-v1", num_threads=0)
 
 
+@pytest.mark.slow
 def test_two_threads_learn_cartpole():
     """2 actor-learners, 20k frames: the last 5k frames' episodes beat a random policy 3x.
 

@@ -7,6 +7,7 @@ greedy (noisy) policy must average well above it.
 """
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tf_agents.agents.dqn import dqn_agent
 from tf_agents.drivers import dynamic_step_driver
@@ -75,6 +76,7 @@ def _train_noisy_dqn(env):
     return agent
 
 
+@pytest.mark.slow
 def test_noisy_dqn_learns_cartpole_without_epsilon_greedy():
     env = _environment(seed=0)
     random_return = _average_return(

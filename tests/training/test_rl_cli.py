@@ -42,6 +42,7 @@ def _episode_returns(log_dir):
     return sorted(points)
 
 
+@pytest.mark.slow
 def test_a3c_cli_trains_writes_summaries_exports_and_resumes(tmp_path):
     model_dir = str(tmp_path / "run")
     out = _run("--env", "CartPole-v1", "--threads", "2", "--steps", "1000",

@@ -50,6 +50,7 @@ def _checkpoint_step(model_dir):
     return int(tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
     model_dir = str(tmp_path / "run")
     result = _run(_train_cmd("--steps", "12", "--checkpoint_every", "5", "--eval_batches", "2",
@@ -74,6 +75,7 @@ def test_cli_end_to_end(tmp_path):
     assert events
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     """A run killed with SIGKILL and restarted ends exactly where a clean run does.
 

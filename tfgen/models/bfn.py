@@ -169,8 +169,7 @@ class BayesianFlowModel(GenerativeModel):
         """
         if not isinstance(steps, tf.Tensor) and check_int(steps, "steps", 0) < 0:
             raise ValueError(f"steps: expected an int >= 0, got {steps}.")
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         loss, l_r = self._bound_terms(self._check_data(features), steps, tf.cast(seed, tf.int64))
         return -(loss + l_r)
 
@@ -204,8 +203,7 @@ class BayesianFlowModel(GenerativeModel):
         check_int(steps, "steps", 1)
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         return self._sample_graph(num_samples, steps, seed, bool(jit_compile))
 
     # ------------------------------------------------------------ export
@@ -224,8 +222,7 @@ class BayesianFlowModel(GenerativeModel):
         Args:
           jit_compile: compile the sampling loop with XLA (else a plain graph loop).
         """
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         density_specs = [tf.TensorSpec([None, *self.event_shape], tf.int32, name=self.feature_key),
                          tf.TensorSpec([], tf.int32, name="steps"),
                          tf.TensorSpec([], tf.int64, name="seed")]

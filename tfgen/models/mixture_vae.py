@@ -182,8 +182,7 @@ class MixtureVAE(GenerativeModel):
           [N, H, W, 1].
         """
         num_samples = check_int(num_samples, "num_samples", 1)
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         return self._sampler(bool(jit_compile))(tf.constant(num_samples, tf.int32),
                                                 tf.constant(seed, tf.int64))
 
@@ -206,8 +205,7 @@ class MixtureVAE(GenerativeModel):
         Args:
           jit_compile: compile the sampler with XLA.
         """
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         image_spec = tf.TensorSpec([None, *self.image_shape], tf.int32, name="image")
         num_samples_spec = tf.TensorSpec([], tf.int32, name="num_samples")
         seed_spec = tf.TensorSpec([], tf.int64, name="seed")

@@ -144,7 +144,7 @@ class ParallelWaveNet(GenerativeModel):
         hparams["clip_length"] = clip_length
         # The frozen teacher (Sec. 3.1); WaveNet checks the shared conditioning hparams.
         self.teacher = WaveNet(**hparams, name="teacher")
-        self.teacher(self.teacher.example_features(1))
+        self.teacher.build_example()
         if prefix is not None:
             tf.train.Checkpoint(model=self.teacher).restore(prefix).expect_partial() \
                 .assert_existing_objects_matched()
@@ -297,8 +297,7 @@ class ParallelWaveNet(GenerativeModel):
         Args:
           jit_compile: compile the pass with XLA.
         """
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         specs = [tf.TensorSpec([], tf.int32, name="num_samples"),
                  tf.TensorSpec([None], tf.int32, name="speaker")]
         specs += ([tf.TensorSpec([None, None, self.teacher.num_mels], tf.float32, name="mel")]

@@ -307,8 +307,7 @@ class PixelCNN(GenerativeModel):
             raise ValueError(f"temperature: expected a positive float, got {temperature}.")
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         n = self._num_samples(num_samples, labels, spatial)
         return self._sample_graph(n, labels, spatial, tf.constant(seed, tf.int64),
                                   tf.constant(temperature, tf.float32), bool(jit_compile))
@@ -343,8 +342,7 @@ class PixelCNN(GenerativeModel):
           jit_compile: compile the sampling loop with XLA (else a plain graph
             while loop that any TF Serving build runs).
         """
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         image_spec = tf.TensorSpec([None, *self.image_shape], tf.int32, name="image")
         conditioning = self._conditioning_specs()
         density_specs = [image_spec, *conditioning.values()]

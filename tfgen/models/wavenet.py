@@ -308,8 +308,7 @@ class WaveNet(GenerativeModel):
             (the whole stack on the growing waveform; plain graph only).
         """
         seed = check_generation_args(num_samples, speaker, mel, seed, temperature)
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         if speaker is not None:
             speaker = tf.convert_to_tensor(speaker, tf.int32)
         key = (bool(jit_compile), method)
@@ -342,8 +341,7 @@ class WaveNet(GenerativeModel):
           jit_compile: compile the generation loop with XLA (else a plain
             graph while loop that any TF Serving build runs).
         """
-        if not self.built:
-            self(self.example_features(1))
+        self.build_example()
         speaker_spec = tf.TensorSpec([None], tf.int32, name="speaker")
         mel_spec = tf.TensorSpec([None, None, self.num_mels], tf.float32, name="mel")
         density_specs = [tf.TensorSpec([None, None], tf.int32, name="audio")]
