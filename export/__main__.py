@@ -32,10 +32,12 @@ def main(argv):
     """Exports with the parsed flags."""
     if len(argv) > 1:
         raise app.UsageError(f"Expected only flags, got {argv[1:]}.")
-    model = saved_model.load_trained(FLAGS.checkpoint, FLAGS.model, hparams=FLAGS.hparams,
-                                     dataset=FLAGS.dataset)
-    path = saved_model.export_model(model, FLAGS.export_dir, version=FLAGS.version,
-                                    jit_compile=FLAGS.xla)
+    model = saved_model.load_trained(
+        FLAGS.checkpoint, FLAGS.model, hparams=FLAGS.hparams, dataset=FLAGS.dataset
+    )
+    path = saved_model.export_model(
+        model, FLAGS.export_dir, version=FLAGS.version, jit_compile=FLAGS.xla
+    )
     print(f"Exported {FLAGS.model} to {path}", flush=True)
 
 

@@ -52,8 +52,9 @@ def export_model(model, export_dir_base, version=None, jit_compile=False):
         raise ValueError(f"Expected a positive integer version, got {version!r}.")
     path = os.path.join(export_dir_base, str(version))
     if os.path.exists(path):
-        raise ValueError(f"Expected a new version, got existing {path!r}; "
-                         f"versions are never overwritten.")
+        raise ValueError(
+            f"Expected a new version, got existing {path!r}; versions are never overwritten."
+        )
     model = _inference_copy(model)
     signatures = model.signatures(jit_compile=jit_compile)
     os.makedirs(export_dir_base, exist_ok=True)
@@ -61,16 +62,16 @@ def export_model(model, export_dir_base, version=None, jit_compile=False):
     try:
         tf.saved_model.save(model, tmp, signatures=signatures)
         if os.path.exists(path):
-            raise ValueError(f"Expected a new version, got existing {path!r} "
-                             f"(written concurrently).")
+            raise ValueError(
+                f"Expected a new version, got existing {path!r} (written concurrently)."
+            )
         os.rename(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
-def load_trained(checkpoint, model_name=None, hparams=None, dataset=None,
-                 dataset_options=None):
+def load_trained(checkpoint, model_name=None, hparams=None, dataset=None, dataset_options=None):
     """Builds a model and restores its weights from a training run or checkpoint.
 
     Args:
@@ -94,22 +95,28 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None,
     else:
         prefix = checkpoint
         if not tf.io.gfile.exists(prefix + ".index"):
-            raise ValueError(f"Expected a training model_dir or a checkpoint prefix, got "
-                             f"{checkpoint!r} (no such directory or {prefix}.index).")
+            raise ValueError(
+                f"Expected a training model_dir or a checkpoint prefix, got "
+                f"{checkpoint!r} (no such directory or {prefix}.index)."
+            )
         run = RunDir.of_checkpoint(prefix)
         config = run.read_config() if run.has_config() else None
     if config is None:
         if model_name is None:
-            raise ValueError(f"Expected --model for checkpoint {prefix!r} without a "
-                             f"config.json, got none.")
+            raise ValueError(
+                f"Expected --model for checkpoint {prefix!r} without a config.json, got none."
+            )
         options = registry.dataset_options(model_name, dataset, dataset_options)
         hparams = registry.resolve_hparams(model_name, hparams, dataset, options)
     else:
         if model_name is not None and model_name != config["model"]:
-            raise ValueError(f"Expected model {config['model']!r} (from the run's "
-                             f"config.json), got {model_name!r}.")
+            raise ValueError(
+                f"Expected model {config['model']!r} (from the run's "
+                f"config.json), got {model_name!r}."
+            )
         model_name, hparams = config["model"], config["hparams"]
     model = registry.get(model_name).model_class(**hparams).build_example()
-    tf.train.Checkpoint(model=model).restore(prefix).expect_partial() \
-        .assert_existing_objects_matched()
+    tf.train.Checkpoint(model=model).restore(
+        prefix
+    ).expect_partial().assert_existing_objects_matched()
     return model

@@ -14,5 +14,6 @@ def __getattr__(name):
     # Lazy, so `import serving` (e.g. for the client) does not load the server.
     if name == "ModelServer":
         from serving.server import ModelServer
+
         return ModelServer
     raise AttributeError(f"module 'serving' has no attribute {name!r}")

@@ -25,21 +25,40 @@ FLAGS = flags.FLAGS
 
 # tensorflow_model_server's own flags.
 flags.DEFINE_integer("port", 8500, "Port to listen on for the gRPC API (0 picks a free port).")
-flags.DEFINE_integer("rest_api_port", 0, "Port to listen on for the HTTP/REST API; 0 means no REST API.")
+flags.DEFINE_integer(
+    "rest_api_port", 0, "Port to listen on for the HTTP/REST API; 0 means no REST API."
+)
 flags.DEFINE_string("model_name", "default", "Name of the model (with --model_base_path).")
-flags.DEFINE_string("model_base_path", "", "Directory holding the model's <version>/ SavedModel directories.")
-flags.DEFINE_string("model_config_file", "",
-                    "Text-format tensorflow.serving.ModelServerConfig listing several models "
-                    "(instead of --model_name/--model_base_path).")
-flags.DEFINE_float("file_system_poll_wait_seconds", 1.0,
-                   "Seconds between polls of the base paths for new versions; 0 polls once at start-up.")
+flags.DEFINE_string(
+    "model_base_path", "", "Directory holding the model's <version>/ SavedModel directories."
+)
+flags.DEFINE_string(
+    "model_config_file",
+    "",
+    "Text-format tensorflow.serving.ModelServerConfig listing several models "
+    "(instead of --model_name/--model_base_path).",
+)
+flags.DEFINE_float(
+    "file_system_poll_wait_seconds",
+    1.0,
+    "Seconds between polls of the base paths for new versions; 0 polls once at start-up.",
+)
 flags.DEFINE_integer("grpc_max_threads", 16, "Threads serving gRPC requests.")
 # Extensions.
-flags.DEFINE_string("host", "0.0.0.0", "Address to bind (tensorflow_model_server always binds 0.0.0.0).")
-flags.DEFINE_boolean("enable_rest", False, "Serve REST even when --rest_api_port=0 (then a free port is picked).")
-flags.DEFINE_integer("max_request_bytes", 64 * 1024 * 1024,
-                     "Largest accepted gRPC message / REST body; larger requests get RESOURCE_EXHAUSTED.")
-flags.DEFINE_float("shutdown_grace_seconds", 10.0, "Seconds in-flight requests get to finish on shutdown.")
+flags.DEFINE_string(
+    "host", "0.0.0.0", "Address to bind (tensorflow_model_server always binds 0.0.0.0)."
+)
+flags.DEFINE_boolean(
+    "enable_rest", False, "Serve REST even when --rest_api_port=0 (then a free port is picked)."
+)
+flags.DEFINE_integer(
+    "max_request_bytes",
+    64 * 1024 * 1024,
+    "Largest accepted gRPC message / REST body; larger requests get RESOURCE_EXHAUSTED.",
+)
+flags.DEFINE_float(
+    "shutdown_grace_seconds", 10.0, "Seconds in-flight requests get to finish on shutdown."
+)
 
 
 def _install_signal_handlers(stop_event):
@@ -61,11 +80,17 @@ def main(argv):
 
     try:
         server = ModelServer(
-            model_name=FLAGS.model_name, model_base_path=FLAGS.model_base_path,
-            model_config_file=FLAGS.model_config_file, port=FLAGS.port,
-            rest_api_port=FLAGS.rest_api_port, enable_rest=FLAGS.enable_rest or FLAGS.rest_api_port != 0,
-            host=FLAGS.host, file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
-            grpc_max_threads=FLAGS.grpc_max_threads, max_request_bytes=FLAGS.max_request_bytes)
+            model_name=FLAGS.model_name,
+            model_base_path=FLAGS.model_base_path,
+            model_config_file=FLAGS.model_config_file,
+            port=FLAGS.port,
+            rest_api_port=FLAGS.rest_api_port,
+            enable_rest=FLAGS.enable_rest or FLAGS.rest_api_port != 0,
+            host=FLAGS.host,
+            file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
+            grpc_max_threads=FLAGS.grpc_max_threads,
+            max_request_bytes=FLAGS.max_request_bytes,
+        )
         server.start()
     except (ValueError, OSError, RuntimeError) as e:
         print(f"tfgen-serve: error: {e}", file=sys.stderr, flush=True)

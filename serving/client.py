@@ -23,13 +23,17 @@ import grpc
 import tensorflow as tf
 from absl import app, flags
 from google.protobuf import json_format
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.tensor_codec import ndarray_to_json
 
 FLAGS = flags.FLAGS
-
 
 
 def parse_inputs(specs):
@@ -89,7 +93,9 @@ class Client:
         self._spec(request.model_spec, model_name, version)
         return self.model.GetModelStatus(request, timeout=self.timeout)
 
-    def predict(self, model_name, inputs, signature_name="serving_default", version=None, output_filter=()):
+    def predict(
+        self, model_name, inputs, signature_name="serving_default", version=None, output_filter=()
+    ):
         """Runs Predict; ``inputs`` values are nested lists / numpy arrays.
 
         Values are cast to the dtypes the signature declares. Returns
@@ -119,18 +125,31 @@ def main(argv):
     client = Client(FLAGS.server, FLAGS.timeout)
     try:
         if FLAGS.status:
-            result = json_format.MessageToDict(client.status(FLAGS.model_name, FLAGS.model_version),
-                                               preserving_proto_field_name=True,
-                                               including_default_value_fields=True)
+            result = json_format.MessageToDict(
+                client.status(FLAGS.model_name, FLAGS.model_version),
+                preserving_proto_field_name=True,
+                including_default_value_fields=True,
+            )
         elif FLAGS.metadata:
             sigs = client.signature_defs(FLAGS.model_name, FLAGS.model_version)
-            result = {k: json_format.MessageToDict(v, preserving_proto_field_name=True) for k, v in sigs.items()}
-        else:
-            spec, outputs = client.predict(FLAGS.model_name, inputs, FLAGS.signature_name,
-                                           FLAGS.model_version, FLAGS.output_filter)
             result = {
-                "model_spec": {"name": spec.name, "version": spec.version.value,
-                               "signature_name": spec.signature_name},
+                k: json_format.MessageToDict(v, preserving_proto_field_name=True)
+                for k, v in sigs.items()
+            }
+        else:
+            spec, outputs = client.predict(
+                FLAGS.model_name,
+                inputs,
+                FLAGS.signature_name,
+                FLAGS.model_version,
+                FLAGS.output_filter,
+            )
+            result = {
+                "model_spec": {
+                    "name": spec.name,
+                    "version": spec.version.value,
+                    "signature_name": spec.signature_name,
+                },
                 "outputs": {k: ndarray_to_json(v, k) for k, v in outputs.items()},
             }
     except grpc.RpcError as e:
@@ -148,9 +167,13 @@ def _define_flags():
     flags.DEFINE_string("model_name", None, "Model to query.")
     flags.DEFINE_integer("model_version", None, "Specific version (default: the latest).")
     flags.DEFINE_string("signature_name", "serving_default", "Signature to run.")
-    flags.DEFINE_multi_string("input", [], "KEY=JSON_VALUE, repeatable: one input tensor of the signature.")
+    flags.DEFINE_multi_string(
+        "input", [], "KEY=JSON_VALUE, repeatable: one input tensor of the signature."
+    )
     flags.DEFINE_list("output_filter", [], "Comma-separated outputs to return (default: all).")
-    flags.DEFINE_boolean("metadata", False, "Print the model's signature defs instead of predicting.")
+    flags.DEFINE_boolean(
+        "metadata", False, "Print the model's signature defs instead of predicting."
+    )
     flags.DEFINE_boolean("status", False, "Print the model's version status instead of predicting.")
     flags.DEFINE_float("timeout", 60.0, "RPC deadline in seconds.")
     flags.mark_flag_as_required("model_name")

@@ -10,8 +10,12 @@ import functools
 import grpc
 from absl import logging
 from google.protobuf import any_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.errors import ServingError, invalid_argument
 from serving.model_manager import require_model_spec, resolve
@@ -39,8 +43,10 @@ def _aborting(method):
 
 def _unimplemented(name):
     def method(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      f"{name} is not implemented by this server; use Predict with the model's signature.")
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED,
+            f"{name} is not implemented by this server; use Predict with the model's signature.",
+        )
 
     method.__name__ = name
     method.__doc__ = f"{name}: answers UNIMPLEMENTED."
@@ -67,7 +73,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         servable = resolve(self._manager, spec)
         inputs = {k: tensor_proto_to_ndarray(v, k) for k, v in request.inputs.items()}
         dtypes = {k: v.dtype for k, v in request.inputs.items()}
-        key, outputs = servable.predict(spec.signature_name, inputs, dtypes, list(request.output_filter))
+        key, outputs = servable.predict(
+            spec.signature_name, inputs, dtypes, list(request.output_filter)
+        )
         response = predict_pb2.PredictResponse()
         _fill_model_spec(response.model_spec, servable, key)
         for name, array in outputs.items():
@@ -79,7 +87,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Returns the model's SignatureDefMap, packed in an Any under "signature_def"."""
         spec = require_model_spec(request)
         if not request.metadata_field:
-            raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+            raise invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
         for field in request.metadata_field:
             if field != SIGNATURE_DEF_FIELD:
                 raise invalid_argument(f"Metadata field {field} is not supported")
@@ -114,5 +124,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 def add_servicers(server, manager):
     """Registers both servicers on a ``grpc.Server``."""
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(manager), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(manager), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)

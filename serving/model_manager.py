@@ -64,12 +64,19 @@ def parse_model_config_text(text):
         if not entry.name or not entry.base_path:
             raise ValueError(f"every model config needs a name and a base_path, got: {entry}")
         if entry.model_platform not in ("", "tensorflow"):
-            raise ValueError(f'model {entry.name}: model_platform "{entry.model_platform}" is not supported; '
-                             'use "tensorflow"')
+            raise ValueError(
+                f'model {entry.name}: model_platform "{entry.model_platform}" is not supported; '
+                'use "tensorflow"'
+            )
         policy = entry.model_version_policy.WhichOneof("policy_choice")
-        if policy and not (policy == "latest" and entry.model_version_policy.latest.num_versions <= 1):
-            logging.warning("model %s: model_version_policy %s is not supported; serving the latest version",
-                            entry.name, policy)
+        if policy and not (
+            policy == "latest" and entry.model_version_policy.latest.num_versions <= 1
+        ):
+            logging.warning(
+                "model %s: model_version_policy %s is not supported; serving the latest version",
+                entry.name,
+                policy,
+            )
         labels = tuple(sorted((k, int(v)) for k, v in entry.version_labels.items()))
         models.append(ModelConfig(entry.name, os.path.abspath(entry.base_path), labels))
     names = [m.name for m in models]
@@ -155,7 +162,9 @@ class ModelManager:
         """Loads what is on disk now (blocking), then polls in a background thread."""
         self.poll_once()
         if self._poll_wait > 0:
-            self._thread = threading.Thread(target=self._poll_loop, name="model-poller", daemon=True)
+            self._thread = threading.Thread(
+                target=self._poll_loop, name="model-poller", daemon=True
+            )
             self._thread.start()
 
     def stop(self, timeout=None):
@@ -185,8 +194,14 @@ class ModelManager:
         try:
             names = os.listdir(base)
         except OSError as e:
-            self._warn_once(state, ("base", str(e)), "model %s: cannot list base path %s: %s",
-                            state.config.name, base, e)
+            self._warn_once(
+                state,
+                ("base", str(e)),
+                "model %s: cannot list base path %s: %s",
+                state.config.name,
+                base,
+                e,
+            )
             return {}
         versions = {}
         for entry in names:
@@ -194,14 +209,24 @@ class ModelManager:
             if not _VERSION_DIR.match(entry) or not os.path.isdir(path):
                 continue
             if not _is_inside(path, base):
-                self._warn_once(state, ("outside", entry),
-                                "model %s: ignoring version %s: it resolves outside the base path %s",
-                                state.config.name, entry, base)
+                self._warn_once(
+                    state,
+                    ("outside", entry),
+                    "model %s: ignoring version %s: it resolves outside the base path %s",
+                    state.config.name,
+                    entry,
+                    base,
+                )
                 continue
             versions[int(entry)] = path
         if not versions:
-            self._warn_once(state, ("empty",), "model %s: no versions found under base path %s",
-                            state.config.name, base)
+            self._warn_once(
+                state,
+                ("empty",),
+                "model %s: no versions found under base path %s",
+                state.config.name,
+                base,
+            )
         return versions
 
     def _poll_model(self, state):
@@ -219,7 +244,11 @@ class ModelManager:
             if self._load(state, version, path, fingerprint):
                 return
         if served is not None and served.version not in versions:
-            logging.info("model %s: version %d was removed from disk; unloading", state.config.name, served.version)
+            logging.info(
+                "model %s: version %d was removed from disk; unloading",
+                state.config.name,
+                served.version,
+            )
             self._swap(state, None)
 
     def _load(self, state, version, path, fingerprint):
@@ -229,8 +258,14 @@ class ModelManager:
         try:
             servable = ServableVersion(name, version, path)
         except Exception as e:  # any failure: corrupt, half-written, bad graph
-            logging.error("model %s: failed to load version %d from %s: %s: %s",
-                          name, version, path, type(e).__name__, e)
+            logging.error(
+                "model %s: failed to load version %d from %s: %s: %s",
+                name,
+                version,
+                path,
+                type(e).__name__,
+                e,
+            )
             with self._lock:
                 state.failed[version] = fingerprint
                 state.status[version] = (_State.END, _TF_UNKNOWN, f"{type(e).__name__}: {e}")

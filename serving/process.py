@@ -31,13 +31,21 @@ class ServerProcess:
     """
 
     def __init__(self, *flags, rest=False, poll_seconds=0.2):
-        args = [sys.executable, "-m", "serving", "--port=0", "--host=127.0.0.1",
-                f"--file_system_poll_wait_seconds={poll_seconds}", *flags]
+        args = [
+            sys.executable,
+            "-m",
+            "serving",
+            "--port=0",
+            "--host=127.0.0.1",
+            f"--file_system_poll_wait_seconds={poll_seconds}",
+            *flags,
+        ]
         if rest:
             args.append("--enable_rest")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines = []
         self._queue = queue.Queue()
         threading.Thread(target=self._drain, daemon=True).start()
@@ -63,8 +71,10 @@ class ServerProcess:
             except queue.Empty:
                 continue
             if line is None:
-                raise RuntimeError(f"server exited ({self.proc.wait()}) before printing "
-                                     f"{pattern.pattern!r}:\n{self.output()}")
+                raise RuntimeError(
+                    f"server exited ({self.proc.wait()}) before printing "
+                    f"{pattern.pattern!r}:\n{self.output()}"
+                )
             match = pattern.search(line)
             if match:
                 return match

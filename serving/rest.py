@@ -24,18 +24,24 @@ from absl import logging
 from google.protobuf import json_format
 
 from serving.errors import ServingError, invalid_argument
-from serving.tensor_codec import (columnar_to_inputs, instances_to_inputs, outputs_to_columnar,
-                                  outputs_to_predictions)
+from serving.tensor_codec import (
+    columnar_to_inputs,
+    instances_to_inputs,
+    outputs_to_columnar,
+    outputs_to_predictions,
+)
 
 _ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[0-9]+)|/labels/(?P<label>[^/:]+))?"
-    r"(?::(?P<verb>[a-z]+)|/(?P<metadata>metadata))?$")
+    r"(?::(?P<verb>[a-z]+)|/(?P<metadata>metadata))?$"
+)
 
 
 def _message_to_dict(message):
-    return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                     including_default_value_fields=True)
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, including_default_value_fields=True
+    )
 
 
 class RestApi:
@@ -75,8 +81,10 @@ class RestApi:
         if method == "POST" and verb == "predict":
             return self._predict(name, version, label, self._read_json(body_reader))
         if method == "POST" and verb in ("classify", "regress"):
-            raise ServingError(grpc.StatusCode.UNIMPLEMENTED,
-                               f"{verb} is not implemented by this server; use :predict.")
+            raise ServingError(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{verb} is not implemented by this server; use :predict.",
+            )
         raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {method} {path}")
 
     def _read_json(self, body_reader):
@@ -97,7 +105,11 @@ class RestApi:
     def _metadata(self, name, version, label):
         servable = self.manager.get(name, version, label)
         return {
-            "model_spec": {"name": servable.name, "signature_name": "", "version": str(servable.version)},
+            "model_spec": {
+                "name": servable.name,
+                "signature_name": "",
+                "version": str(servable.version),
+            },
             "metadata": {"signature_def": _message_to_dict(servable.signature_def_map())},
         }
 
@@ -109,8 +121,10 @@ class RestApi:
         input_dtypes = servable.input_dtypes(signature_name)
         has_rows, has_columns = "instances" in document, "inputs" in document
         if has_rows == has_columns:
-            raise invalid_argument('Request must have exactly one of "instances" (row format) '
-                                   'or "inputs" (columnar format)')
+            raise invalid_argument(
+                'Request must have exactly one of "instances" (row format) '
+                'or "inputs" (columnar format)'
+            )
         if has_rows:
             inputs = instances_to_inputs(document["instances"], input_dtypes)
         else:
@@ -145,9 +159,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise invalid_argument("invalid Content-Length header")
         if length > limit:
             self.close_connection = True
-            raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                               f"Request body of {length} bytes exceeds the limit of {limit} bytes",
-                               http_status=http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Request body of {length} bytes exceeds the limit of {limit} bytes",
+                http_status=http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
         return self.rfile.read(length)
 
     def _respond(self, method):
@@ -211,8 +227,12 @@ class RestServer:
 
     def start(self):
         """Starts serving in a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="rest-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="rest-server",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self, grace):

@@ -51,8 +51,10 @@ def _check_shape(key, expected, got):
         return
     if len(expected) != len(got) or any(e not in (-1, g) for e, g in zip(expected, got)):
         raise invalid_argument(
-            f'Input "{key}" has shape {_format_shape(list(got))} (rank {len(got)}) but the signature '
-            f'expects {_format_shape(expected)} (rank {len(expected)}; -1 means any size)')
+            f'Input "{key}" has shape {_format_shape(list(got))} (rank {len(got)}) '
+            f"but the signature expects {_format_shape(expected)} (rank {len(expected)}; "
+            "-1 means any size)"
+        )
 
 
 def _set_str(keys):
@@ -95,7 +97,9 @@ class ServableVersion:
         sig = self.signature_defs.get(key)
         fn = self._functions.get(key)
         if sig is None or fn is None:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{key}" not found.')
+            raise ServingError(
+                grpc.StatusCode.FAILED_PRECONDITION, f'Serving signature key "{key}" not found.'
+            )
         return key, sig, fn
 
     def input_dtypes(self, signature_name):
@@ -130,7 +134,8 @@ class ServableVersion:
             if got_dtype != info.dtype:
                 raise invalid_argument(
                     f'Input "{k}" has dtype {dtype_name(got_dtype)} but the signature expects '
-                    f'{dtype_name(info.dtype)}')
+                    f"{dtype_name(info.dtype)}"
+                )
             _check_shape(k, shape_to_list(info.tensor_shape), array.shape)
             feeds[k] = array
         return key, self._run(fn, sig, feeds, wanted)
@@ -143,12 +148,14 @@ class ServableVersion:
                 f"input size does not match signature: {len(sent)}!={len(expected)} "
                 f"len({_set_str(sent)}) != len({_set_str(expected)}). "
                 f"Sent extra: {_set_str(sent - expected)}. "
-                f"Missing but required: {_set_str(expected - sent)}.")
+                f"Missing but required: {_set_str(expected - sent)}."
+            )
         extra = sorted(sent - expected)
         if extra:
             raise invalid_argument(
                 f"input tensor alias not found in signature: {extra[0]}. "
-                f"Inputs expected to be in the set {_set_str(expected)}.")
+                f"Inputs expected to be in the set {_set_str(expected)}."
+            )
 
     @staticmethod
     def _check_output_filter(sig, output_filter):
@@ -157,7 +164,8 @@ class ServableVersion:
             if k not in sig.outputs:
                 raise invalid_argument(
                     f"output tensor alias not found in signature: {k} "
-                    f"Outputs expected to be in the set {_set_str(sig.outputs)}.")
+                    f"Outputs expected to be in the set {_set_str(sig.outputs)}."
+                )
             if k in wanted:
                 raise invalid_argument(f"duplicate output tensor alias: {k}")
             wanted.append(k)
@@ -166,8 +174,10 @@ class ServableVersion:
     @staticmethod
     def _run(fn, sig, feeds, wanted):
         try:
-            tensors = {k: tf.convert_to_tensor(v, dtype=tf.dtypes.as_dtype(sig.inputs[k].dtype))
-                       for k, v in feeds.items()}
+            tensors = {
+                k: tf.convert_to_tensor(v, dtype=tf.dtypes.as_dtype(sig.inputs[k].dtype))
+                for k, v in feeds.items()
+            }
             results = fn(**tensors)
         except tf.errors.OpError as e:
             raise ServingError(grpc_code_from_tf(e.error_code), e.message) from None
@@ -177,5 +187,7 @@ class ServableVersion:
             results = {sorted(sig.outputs)[0]: results}
         missing = [k for k in wanted if k not in results]
         if missing:
-            raise ServingError(grpc.StatusCode.INTERNAL, f"signature did not return outputs {missing}")
+            raise ServingError(
+                grpc.StatusCode.INTERNAL, f"signature did not return outputs {missing}"
+            )
         return {k: results[k].numpy() for k in wanted}

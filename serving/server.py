@@ -51,10 +51,21 @@ class ModelServer:
         bigger requests get RESOURCE_EXHAUSTED (HTTP 413).
     """
 
-    def __init__(self, model_configs=None, *, model_name="", model_base_path="", model_config_file="",
-                 port=8500, rest_api_port=0, enable_rest=None, host="127.0.0.1",
-                 file_system_poll_wait_seconds=1.0, grpc_max_threads=16,
-                 max_request_bytes=DEFAULT_MAX_REQUEST_BYTES):
+    def __init__(
+        self,
+        model_configs=None,
+        *,
+        model_name="",
+        model_base_path="",
+        model_config_file="",
+        port=8500,
+        rest_api_port=0,
+        enable_rest=None,
+        host="127.0.0.1",
+        file_system_poll_wait_seconds=1.0,
+        grpc_max_threads=16,
+        max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
+    ):
         if model_configs is None:
             model_configs = load_model_configs(model_name, model_base_path, model_config_file)
         self.model_configs = list(model_configs)
@@ -90,7 +101,9 @@ class ModelServer:
         try:
             self._start_grpc()
             if self._enable_rest:
-                self._rest = RestServer(self.manager, self.host, self._rest_port, self._max_request_bytes)
+                self._rest = RestServer(
+                    self.manager, self.host, self._rest_port, self._max_request_bytes
+                )
                 self._rest.start()
                 self.rest_port = self._rest.port
         except Exception:
@@ -107,14 +120,17 @@ class ModelServer:
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
         ]
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self._max_threads,
-                                                     thread_name_prefix="grpc-worker")
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._max_threads, thread_name_prefix="grpc-worker"
+        )
         self._grpc = grpc.server(pool, options=options)
         add_servicers(self._grpc, self.manager)
         try:
             bound = self._grpc.add_insecure_port(_host_port(self.host, self._port))
         except RuntimeError as e:
-            raise RuntimeError(f"cannot bind gRPC port {_host_port(self.host, self._port)}: {e}") from None
+            raise RuntimeError(
+                f"cannot bind gRPC port {_host_port(self.host, self._port)}: {e}"
+            ) from None
         if not bound:
             raise RuntimeError(f"cannot bind gRPC port {_host_port(self.host, self._port)}")
         self.grpc_port = bound

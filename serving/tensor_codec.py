@@ -51,7 +51,7 @@ def tensor_proto_to_ndarray(proto, name="tensor"):
     try:
         return tf.make_ndarray(proto)
     except Exception as e:  # TF raises TypeError/ValueError/InvalidArgument here.
-        raise invalid_argument(f'tensor parsing error: {name}: {e}') from None
+        raise invalid_argument(f"tensor parsing error: {name}: {e}") from None
 
 
 def ndarray_to_tensor_proto(array):
@@ -79,7 +79,9 @@ def _decode_strings(value, name):
     if isinstance(value, str):
         return value.encode("utf-8")
     raise invalid_argument(
-        f'Input "{name}": expected a string or {{"b64": ...}} for DT_STRING, got {type(value).__name__}')
+        f'Input "{name}": expected a string or {{"b64": ...}} for DT_STRING, '
+        f"got {type(value).__name__}"
+    )
 
 
 def _rectangular(value, name, dtype=None):
@@ -88,7 +90,8 @@ def _rectangular(value, name, dtype=None):
         return np.asarray(value, dtype=dtype)
     except (ValueError, TypeError) as e:
         raise invalid_argument(
-            f'Input "{name}": JSON value is not a rectangular array of the expected type: {e}') from None
+            f'Input "{name}": JSON value is not a rectangular array of the expected type: {e}'
+        ) from None
 
 
 def json_to_ndarray(value, dtype_enum, name):
@@ -113,7 +116,9 @@ def json_to_ndarray(value, dtype_enum, name):
     tf_dtype = tf.dtypes.as_dtype(dtype_enum)
     expected = dtype_name(dtype_enum)
     if raw.dtype.kind in "USO":
-        raise invalid_argument(f'Input "{name}": expected {expected} values, got strings or objects')
+        raise invalid_argument(
+            f'Input "{name}": expected {expected} values, got strings or objects'
+        )
     if raw.size and tf_dtype.is_integer and raw.dtype.kind == "f":
         raise invalid_argument(f'Input "{name}": expected {expected} (integer) values, got floats')
     if raw.size and tf_dtype.is_bool and raw.dtype.kind != "b":
@@ -135,21 +140,29 @@ def instances_to_inputs(instances, input_dtypes):
         raise invalid_argument('"instances" must be a non-empty JSON array')
     named = [isinstance(r, dict) and not _is_b64(r) for r in instances]
     if any(named) and not all(named):
-        raise invalid_argument('"instances" mixes objects and plain values; use one form for every row')
+        raise invalid_argument(
+            '"instances" mixes objects and plain values; use one form for every row'
+        )
     if not all(named):
         if len(input_dtypes) != 1:
             raise invalid_argument(
-                'The signature has {} inputs ({}); each instance must be a JSON object naming them'.format(
-                    len(input_dtypes), ", ".join(sorted(input_dtypes))))
-        (key, dtype), = input_dtypes.items()
+                f"The signature has {len(input_dtypes)} inputs "
+                f"({', '.join(sorted(input_dtypes))}); each instance must be a JSON object "
+                "naming them"
+            )
+        ((key, dtype),) = input_dtypes.items()
         return {key: json_to_ndarray(instances, dtype, key)}
     keys = set(instances[0])
     for i, row in enumerate(instances):
         if set(row) != keys:
             raise invalid_argument(
                 f"instance {i} has keys {sorted(row)} but instance 0 has {sorted(keys)}; "
-                "every instance must name the same inputs")
-    return {k: json_to_ndarray([row[k] for row in instances], input_dtypes.get(k), k) for k in sorted(keys)}
+                "every instance must name the same inputs"
+            )
+    return {
+        k: json_to_ndarray([row[k] for row in instances], input_dtypes.get(k), k)
+        for k in sorted(keys)
+    }
 
 
 def columnar_to_inputs(inputs, input_dtypes):
@@ -163,8 +176,10 @@ def columnar_to_inputs(inputs, input_dtypes):
     if len(input_dtypes) != 1:
         raise invalid_argument(
             'The signature has {} inputs ({}); "inputs" must be a JSON object naming them'.format(
-                len(input_dtypes), ", ".join(sorted(input_dtypes))))
-    (key, dtype), = input_dtypes.items()
+                len(input_dtypes), ", ".join(sorted(input_dtypes))
+            )
+        )
+    ((key, dtype),) = input_dtypes.items()
     return {key: json_to_ndarray(inputs, dtype, key)}
 
 
@@ -184,22 +199,29 @@ def ndarray_to_json(array, name):
             conv = lambda b: {"b64": base64.b64encode(b).decode("ascii")}  # noqa: E731
         else:
             conv = lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else b  # noqa: E731
-        return np.vectorize(conv, otypes=[object])(array).tolist() if array.ndim else conv(array.item())
+        return (
+            np.vectorize(conv, otypes=[object])(array).tolist()
+            if array.ndim
+            else conv(array.item())
+        )
     return array.tolist()
 
 
 def outputs_to_predictions(outputs):
     """Row format: splits outputs on axis 0 into a list, one entry per instance."""
     if len(outputs) == 1:
-        (name, array), = outputs.items()
+        ((name, array),) = outputs.items()
         if np.ndim(array) == 0:
-            raise invalid_argument(f'Output "{name}" is a scalar; row format needs a batch dimension')
+            raise invalid_argument(
+                f'Output "{name}" is a scalar; row format needs a batch dimension'
+            )
         return ndarray_to_json(array, name)
     sizes = {k: (np.shape(v)[0] if np.ndim(v) else None) for k, v in outputs.items()}
     if None in sizes.values() or len(set(sizes.values())) != 1:
         raise invalid_argument(
             "Output tensors have inconsistent batch sizes {}; use the columnar "
-            '"inputs" format for this signature'.format(sizes))
+            '"inputs" format for this signature'.format(sizes)
+        )
     columns = {k: ndarray_to_json(v, k) for k, v in outputs.items()}
     n = next(iter(sizes.values()))
     return [{k: columns[k][i] for k in columns} for i in range(n)]
@@ -208,6 +230,6 @@ def outputs_to_predictions(outputs):
 def outputs_to_columnar(outputs):
     """Columnar format: a single output is written bare, several as an object."""
     if len(outputs) == 1:
-        (name, array), = outputs.items()
+        ((name, array),) = outputs.items()
         return ndarray_to_json(array, name)
     return {k: ndarray_to_json(v, k) for k, v in outputs.items()}

@@ -19,7 +19,9 @@ def pytest_configure(config):
     # The few tests that take over ~25 s on 2 cores (whole training runs, CLI subprocesses).
     # `make test` runs them; `pytest -m "not slow"` leaves them out while iterating.
     config.addinivalue_line(
-        "markers", "slow: a test that takes over ~25 s on 2 cores; deselect with -m 'not slow'")
+        "markers", "slow: a test that takes over ~25 s on 2 cores; deselect with -m 'not slow'"
+    )
     # Keras 2.15 seeds initialisers with random.randint(1, 1e9): a float bound.
     config.addinivalue_line(
-        "filterwarnings", "ignore:non-integer arguments to randrange:DeprecationWarning")
+        "filterwarnings", "ignore:non-integer arguments to randrange:DeprecationWarning"
+    )

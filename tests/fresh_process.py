@@ -40,9 +40,21 @@ def signature_outputs(path, inputs, workdir):
     np.save(workdir / "inputs.npy", inputs, allow_pickle=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    result = subprocess.run([sys.executable, "-c", _SCRIPT, path, str(workdir / "inputs.npy"),
-                             str(workdir / "outputs.npy")],
-                            cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SCRIPT,
+            path,
+            str(workdir / "inputs.npy"),
+            str(workdir / "outputs.npy"),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return np.load(workdir / "outputs.npy", allow_pickle=True).item()
 
@@ -57,5 +69,6 @@ def assert_same_outputs(expected, actual, rtol=1e-5, atol=1e-5):
             if np.issubdtype(value.dtype, np.integer):  # Same seed -> the same sample.
                 np.testing.assert_array_equal(actual[key][name], value, err_msg=f"{key}/{name}")
             else:
-                np.testing.assert_allclose(actual[key][name], value, rtol=rtol, atol=atol,
-                                           err_msg=f"{key}/{name}")
+                np.testing.assert_allclose(
+                    actual[key][name], value, rtol=rtol, atol=atol, err_msg=f"{key}/{name}"
+                )

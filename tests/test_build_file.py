@@ -65,16 +65,55 @@ PY_RULES = ("py_library", "py_binary", "py_test")
 
 # The Starlark subset that BUILD may use (no def, no import, no f-strings, no lambdas).
 _ALLOWED_NODES = (
-    ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.Call, ast.keyword, ast.Name, ast.Load,
-    ast.Store, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.BinOp, ast.Add, ast.Mod,
-    ast.Subscript, ast.Slice, ast.UnaryOp, ast.USub, ast.Not, ast.Attribute, ast.ListComp,
-    ast.comprehension, ast.IfExp, ast.Compare, ast.Eq, ast.NotEq, ast.In, ast.NotIn,
-    ast.BoolOp, ast.And, ast.Or,
+    ast.Module,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.Call,
+    ast.keyword,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.BinOp,
+    ast.Add,
+    ast.Mod,
+    ast.Subscript,
+    ast.Slice,
+    ast.UnaryOp,
+    ast.USub,
+    ast.Not,
+    ast.Attribute,
+    ast.ListComp,
+    ast.comprehension,
+    ast.IfExp,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.In,
+    ast.NotIn,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
 )
-_ALLOWED_METHODS = frozenset({
-    "endswith", "format", "join", "lower", "lstrip", "replace", "rstrip", "split",
-    "startswith", "strip", "upper",
-})
+_ALLOWED_METHODS = frozenset(
+    {
+        "endswith",
+        "format",
+        "join",
+        "lower",
+        "lstrip",
+        "replace",
+        "rstrip",
+        "split",
+        "startswith",
+        "strip",
+        "upper",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,15 +148,20 @@ def _walk_files(root, start):
     for dirpath, dirnames, filenames in os.walk(root / start):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames
-            if not d.startswith(".") and d != "__pycache__"
-            and not (here / d / "BUILD").is_file() and not (here / d / "BUILD.bazel").is_file())
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and d != "__pycache__"
+            and not (here / d / "BUILD").is_file()
+            and not (here / d / "BUILD.bazel").is_file()
+        )
         found.extend((here / f).relative_to(root).as_posix() for f in filenames)
     return found
 
 
 def glob_files(root, include, exclude=()):
     """Evaluates Bazel's `glob(include, exclude)` against the tree at `root`: sorted paths."""
+
     def matches(pattern):
         if not isinstance(pattern, str) or not pattern or pattern.startswith("/"):
             raise ValueError(f"glob: expected a relative pattern string, got {pattern!r}")
@@ -164,8 +208,9 @@ def _label_name(label, where):
     if label.startswith(":"):
         return label[1:]
     if "/" in label or ":" in label:
-        raise ValueError(f"{where}: expected a label of the top-level package (':name'), "
-                         f"got {label!r}")
+        raise ValueError(
+            f"{where}: expected a label of the top-level package (':name'), got {label!r}"
+        )
     return label
 
 
@@ -174,11 +219,15 @@ def evaluate_build(text, root):
     tree = ast.parse(text, filename="BUILD")
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
-            raise ValueError(f"BUILD line {getattr(node, 'lineno', '?')}: expected Starlark "
-                             f"that this checker evaluates, got {type(node).__name__}")
+            raise ValueError(
+                f"BUILD line {getattr(node, 'lineno', '?')}: expected Starlark "
+                f"that this checker evaluates, got {type(node).__name__}"
+            )
         if isinstance(node, ast.Attribute) and node.attr not in _ALLOWED_METHODS:
-            raise ValueError(f"BUILD line {node.lineno}: expected a string method "
-                             f"({', '.join(sorted(_ALLOWED_METHODS))}), got .{node.attr}")
+            raise ValueError(
+                f"BUILD line {node.lineno}: expected a string method "
+                f"({', '.join(sorted(_ALLOWED_METHODS))}), got .{node.attr}"
+            )
     targets = {}
 
     def rule(kind):
@@ -188,26 +237,31 @@ def evaluate_build(text, root):
                 raise ValueError(f"{where}: expected a unique target name, got a second one")
             for attr, values in (("srcs", srcs), ("deps", deps), ("data", data)):
                 if not isinstance(values, (list, tuple)) or not all(
-                        isinstance(v, str) for v in values):
-                    raise ValueError(f"{where}: expected {attr} to be a list of strings, "
-                                     f"got {values!r}")
+                    isinstance(v, str) for v in values
+                ):
+                    raise ValueError(
+                        f"{where}: expected {attr} to be a list of strings, got {values!r}"
+                    )
             if kind in PY_RULES:
                 for src in srcs:
                     if src.startswith((":", "//", "@")) or not (Path(root) / src).is_file():
-                        raise ValueError(f"{where}: expected srcs to name existing files, "
-                                         f"got {src!r}")
+                        raise ValueError(
+                            f"{where}: expected srcs to name existing files, got {src!r}"
+                        )
                 if kind != "py_library":
                     if main is None:
                         default = [s for s in srcs if s.rsplit("/", 1)[-1] == name + ".py"]
                         if len(default) != 1:
-                            raise ValueError(f"{where}: expected `main` or a src named "
-                                             f"{name}.py, got srcs {list(srcs)}")
+                            raise ValueError(
+                                f"{where}: expected `main` or a src named "
+                                f"{name}.py, got srcs {list(srcs)}"
+                            )
                         main = default[0]
                     if main not in srcs:
-                        raise ValueError(f"{where}: expected main {main!r} among srcs "
-                                         f"{list(srcs)}")
+                        raise ValueError(f"{where}: expected main {main!r} among srcs {list(srcs)}")
             dep_names = tuple(n for n in (_label_name(d, where) for d in deps) if n is not None)
             targets[name] = Target(kind, name, tuple(srcs), dep_names, tuple(data), main)
+
         return record
 
     def glob(include, exclude=(), **_):
@@ -215,18 +269,37 @@ def evaluate_build(text, root):
 
     def not_supported(what):
         def fail(*_, **__):
-            raise ValueError(f"BUILD: expected no {what}() (this checker evaluates BUILD "
-                             f"without Bazel), got a call")
+            raise ValueError(
+                f"BUILD: expected no {what}() (this checker evaluates BUILD "
+                f"without Bazel), got a call"
+            )
+
         return fail
 
-    namespace = {"__builtins__": {"len": len, "str": str, "sorted": sorted, "True": True,
-                                  "False": False, "None": None, "list": list, "dict": dict,
-                                  "enumerate": enumerate, "range": range, "any": any,
-                                  "all": all}}
+    namespace = {
+        "__builtins__": {
+            "len": len,
+            "str": str,
+            "sorted": sorted,
+            "True": True,
+            "False": False,
+            "None": None,
+            "list": list,
+            "dict": dict,
+            "enumerate": enumerate,
+            "range": range,
+            "any": any,
+            "all": all,
+        }
+    }
     namespace.update({kind: rule(kind) for kind in PY_RULES})
     namespace.update({kind: rule(kind) for kind in ("filegroup", "alias", "exports_files")})
-    namespace.update(glob=glob, package=lambda **_: None, load=not_supported("load"),
-                     select=not_supported("select"))
+    namespace.update(
+        glob=glob,
+        package=lambda **_: None,
+        load=not_supported("load"),
+        select=not_supported("select"),
+    )
     exec(compile(tree, "BUILD", "exec"), namespace)  # noqa: S102 (checked subset above)
     return targets
 
@@ -267,30 +340,45 @@ def closure(targets, name):
 
 def check_deps_exist(targets):
     """Every dep names a target of BUILD, and no target depends on itself (a cycle)."""
-    problems = [f"{t.kind} {t.name!r}: expected deps defined in BUILD, got {dep!r}"
-                for t in targets.values() for dep in t.deps if dep not in targets]
-    problems += [f"{t.kind} {t.name!r}: expected no dependency cycle, got one through "
-                 f"{sorted(t.deps)}"
-                 for t in targets.values() if t.name in closure(targets, t.name)]
+    problems = [
+        f"{t.kind} {t.name!r}: expected deps defined in BUILD, got {dep!r}"
+        for t in targets.values()
+        for dep in t.deps
+        if dep not in targets
+    ]
+    problems += [
+        f"{t.kind} {t.name!r}: expected no dependency cycle, got one through {sorted(t.deps)}"
+        for t in targets.values()
+        if t.name in closure(targets, t.name)
+    ]
     _fail(problems, "deps graph")
 
 
 def check_ownership(targets, modules):
     """Rule 1: every module has exactly one owner; every main is owned within the deps."""
     owners = owners_of(targets)
-    problems = [f"{module}: expected in the srcs of exactly one target (mains not counted), "
-                f"found {sorted(owners.get(module, [])) or 'none'}"
-                for module in modules if len(owners.get(module, [])) != 1]
+    problems = [
+        f"{module}: expected in the srcs of exactly one target (mains not counted), "
+        f"found {sorted(owners.get(module, [])) or 'none'}"
+        for module in modules
+        if len(owners.get(module, [])) != 1
+    ]
     module_set = set(modules)
-    problems += [f"{src}: expected a module under {', '.join(PACKAGES)}, got it in the srcs "
-                 f"of {sorted(names)}" for src, names in owners.items() if src not in module_set]
+    problems += [
+        f"{src}: expected a module under {', '.join(PACKAGES)}, got it in the srcs "
+        f"of {sorted(names)}"
+        for src, names in owners.items()
+        if src not in module_set
+    ]
     for target in _py_targets(targets):
         if target.main is None:
             continue
         main_owners = owners.get(target.main, [])
         if not set(main_owners) & closure(targets, target.name):
-            problems.append(f"{target.kind} {target.name!r}: expected its main {target.main} "
-                            f"owned by a target in its deps, found owners {main_owners or 'none'}")
+            problems.append(
+                f"{target.kind} {target.name!r}: expected its main {target.main} "
+                f"owned by a target in its deps, found owners {main_owners or 'none'}"
+            )
     _fail(problems, "module ownership")
 
 
@@ -315,10 +403,11 @@ def _summary(text):
             imports.extend((0, alias.name, None) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imports.append((node.level, node.module, tuple(a.name for a in node.names)))
-    defines_tests = any((isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                         and node.name.startswith("test"))
-                        or (isinstance(node, ast.ClassDef) and node.name.startswith("Test"))
-                        for node in tree.body)
+    defines_tests = any(
+        (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"))
+        or (isinstance(node, ast.ClassDef) and node.name.startswith("Test"))
+        for node in tree.body
+    )
     return tuple(imports), defines_tests
 
 
@@ -350,11 +439,14 @@ def check_test_targets(targets, modules, root):
             continue
         own = [s for s in target.srcs if s != target.main]
         if len(own) != 1 or own[0] not in test_modules:
-            problems.append(f"py_test {target.name!r}: expected one test module (tests/**/"
-                            f"test_*.py defining tests) besides its main, got {own}")
+            problems.append(
+                f"py_test {target.name!r}: expected one test module (tests/**/"
+                f"test_*.py defining tests) besides its main, got {own}"
+            )
         tested.update(own)
-    problems += [f"{m}: expected a py_test that owns it, found none"
-                 for m in sorted(test_modules - tested)]
+    problems += [
+        f"{m}: expected a py_test that owns it, found none" for m in sorted(test_modules - tested)
+    ]
     _fail(problems, "test targets")
 
 
@@ -362,7 +454,7 @@ def module_index(modules):
     """{dotted module name: path}: a/b.py -> a.b, a/b/__init__.py -> a.b."""
     index = {}
     for path in modules:
-        parts = path[:-len(".py")].split("/")
+        parts = path[: -len(".py")].split("/")
         if parts[-1] == "__init__":
             parts = parts[:-1]
         index[".".join(parts)] = path
@@ -372,14 +464,14 @@ def module_index(modules):
 def imported_files(path, root, index):
     """Project module files that the module at `path` imports: (files, unresolved names)."""
     imports, _ = summarize(Path(root) / path)
-    package = path[:-len(".py")].split("/")[:-1]
+    package = path[: -len(".py")].split("/")[:-1]
     names = set()
     for level, module, imported in imports:
         if imported is None:  # import a.b.c
             names.add((module, False))
             continue
         if level:
-            base = package[:len(package) - (level - 1)]
+            base = package[: len(package) - (level - 1)]
             module = ".".join(base + ([module] if module else []))
         names.add((module, False))
         names.update((f"{module}.{name}", True) for name in imported)
@@ -390,8 +482,11 @@ def imported_files(path, root, index):
             continue
         if name not in index and not maybe_attribute:
             unresolved.add(name)
-        files.update(index[".".join(parts[:i])] for i in range(1, len(parts) + 1)
-                     if ".".join(parts[:i]) in index)
+        files.update(
+            index[".".join(parts[:i])]
+            for i in range(1, len(parts) + 1)
+            if ".".join(parts[:i]) in index
+        )
     return files, unresolved
 
 
@@ -419,16 +514,20 @@ def check_deps(targets, modules, root):
             except SyntaxError as error:
                 problems.append(f"expected Python that parses, got {error}")
                 continue
-            problems += [f"{src}: expected imports of modules in the tree, got {name!r}"
-                         for name in sorted(unresolved)]
+            problems += [
+                f"{src}: expected imports of modules in the tree, got {name!r}"
+                for name in sorted(unresolved)
+            ]
             if target.kind == "py_test" and src != target.main:
                 files |= _pytest_files(src, modules)
             for needed in sorted(files - {src}):
                 found = owners.get(needed, [])
                 if len(found) == 1 and found[0] not in reachable:
-                    problems.append(f"{target.kind} {target.name!r}: {src} imports {needed}, "
-                                    f"expected its owner :{found[0]} in the deps, got deps "
-                                    f"{sorted(closure(targets, target.name))}")
+                    problems.append(
+                        f"{target.kind} {target.name!r}: {src} imports {needed}, "
+                        f"expected its owner :{found[0]} in the deps, got deps "
+                        f"{sorted(closure(targets, target.name))}"
+                    )
     _fail(problems, "deps")
 
 
@@ -437,13 +536,17 @@ def check_layering(targets, layering=LAYERING):
     problems = []
     for name, allowed in layering.items():
         if name not in targets or targets[name].kind != "py_library":
-            problems.append(f"expected a py_library {name!r}, got "
-                            f"{targets[name].kind if name in targets else 'none'}")
+            problems.append(
+                f"expected a py_library {name!r}, got "
+                f"{targets[name].kind if name in targets else 'none'}"
+            )
             continue
         extra = closure(targets, name) - allowed - {name}
         if extra:
-            problems.append(f"py_library {name!r}: expected deps within {sorted(allowed)}, "
-                            f"got {sorted(extra)} too")
+            problems.append(
+                f"py_library {name!r}: expected deps within {sorted(allowed)}, "
+                f"got {sorted(extra)} too"
+            )
     _fail(problems, "layering")
 
 
@@ -452,11 +555,13 @@ def check_build(text, root):
     targets = evaluate_build(text, root)
     modules = find_modules(root)
     failures = []
-    for check in (lambda: check_deps_exist(targets),
-                  lambda: check_ownership(targets, modules),
-                  lambda: check_test_targets(targets, modules, root),
-                  lambda: check_deps(targets, modules, root),
-                  lambda: check_layering(targets)):
+    for check in (
+        lambda: check_deps_exist(targets),
+        lambda: check_ownership(targets, modules),
+        lambda: check_test_targets(targets, modules, root),
+        lambda: check_deps(targets, modules, root),
+        lambda: check_layering(targets),
+    ):
         try:
             check()
         except ValueError as error:
@@ -481,7 +586,8 @@ def test_real_build_passes_every_check(build_text):
     names = [t.name for t in tests]
     assert "data_test_api" in names and "test_build_file" in names, (
         f"expected py_tests named after their modules (data_test_api, test_build_file), "
-        f"got {sorted(names)}")
+        f"got {sorted(names)}"
+    )
 
 
 def test_real_build_libraries_and_binaries(build_text):
@@ -490,10 +596,14 @@ def test_real_build_libraries_and_binaries(build_text):
     expected = {"tfgen", "export", "serving", "training", "bench", "test_support"}
     assert expected <= libraries, f"expected libraries {sorted(expected)}, got {sorted(libraries)}"
     assert "training" not in closure(targets, "export"), (
-        f"expected :export not to depend on :training, got deps {targets['export'].deps}")
+        f"expected :export not to depend on :training, got deps {targets['export'].deps}"
+    )
     mains = {t.name: t.main for t in targets.values() if t.kind == "py_binary"}
-    assert mains == {"train": "training/__main__.py", "export_model": "export/__main__.py",
-                     "serve": "serving/__main__.py"}, f"expected the three CLIs, got {mains}"
+    assert mains == {
+        "train": "training/__main__.py",
+        "export_model": "export/__main__.py",
+        "serve": "serving/__main__.py",
+    }, f"expected the three CLIs, got {mains}"
 
 
 def test_real_build_globs_cover_new_modules(build_text, tmp_path):
@@ -505,12 +615,15 @@ def test_real_build_globs_cover_new_modules(build_text, tmp_path):
     (tmp_path / "tests/brand_new_dir").mkdir()
     (tmp_path / "tests/brand_new_dir/__init__.py").write_text("")
     (tmp_path / "tests/brand_new_dir/test_new.py").write_text(
-        "import tfgen.brand_new\n\ndef test_new():\n    pass\n")
+        "import tfgen.brand_new\n\ndef test_new():\n    pass\n"
+    )
     targets = check_build(build_text, tmp_path)
     assert "brand_new_dir_test_new" in targets, (
-        f"expected a py_test brand_new_dir_test_new, got {sorted(targets)}")
+        f"expected a py_test brand_new_dir_test_new, got {sorted(targets)}"
+    )
     assert "tfgen/brand_new.py" in targets["tfgen"].srcs, (
-        f"expected tfgen/brand_new.py in :tfgen, got {targets['tfgen'].srcs}")
+        f"expected tfgen/brand_new.py in :tfgen, got {targets['tfgen'].srcs}"
+    )
 
 
 # --- glob --------------------------------------------------------------------------------
@@ -524,9 +637,19 @@ def _tree(root, files):
 
 
 def test_glob_double_star_exclude_and_subpackages(tmp_path):
-    _tree(tmp_path, {"a/x.py": "", "a/b/y.py": "", "a/b/c/z.py": "", "a/b/n.txt": "",
-                     "a/sub/BUILD": "", "a/sub/w.py": "", "a/.hidden/h.py": "",
-                     "a/__pycache__/x.py": ""})
+    _tree(
+        tmp_path,
+        {
+            "a/x.py": "",
+            "a/b/y.py": "",
+            "a/b/c/z.py": "",
+            "a/b/n.txt": "",
+            "a/sub/BUILD": "",
+            "a/sub/w.py": "",
+            "a/.hidden/h.py": "",
+            "a/__pycache__/x.py": "",
+        },
+    )
     assert glob_files(tmp_path, ["a/**/*.py"]) == ["a/b/c/z.py", "a/b/y.py", "a/x.py"]
     assert glob_files(tmp_path, ["a/*.py"]) == ["a/x.py"]
     assert glob_files(tmp_path, ["a/**/*.py"], exclude=["a/b/**"]) == ["a/x.py"]
@@ -538,17 +661,23 @@ def test_glob_double_star_exclude_and_subpackages(tmp_path):
 
 def test_evaluates_list_comprehensions_and_rejects_non_starlark(tmp_path):
     _tree(tmp_path, {"tests/test_a.py": "def test_a(): pass\n", "tests/test_b.py": ""})
-    targets = evaluate_build(textwrap.dedent("""
+    targets = evaluate_build(
+        textwrap.dedent("""
         SKIP = ["tests/test_b.py"]
         [py_test(name = src[len("tests/"):-len(".py")].replace("/", "_"),
                  srcs = [src], main = src) for src in glob(["tests/**/test_*.py"], exclude = SKIP)]
-        """), tmp_path)
+        """),
+        tmp_path,
+    )
     assert list(targets) == ["test_a"], f"expected the one py_test test_a, got {list(targets)}"
-    for text, message in (("import os", "got Import"), ("def f(): pass", "got FunctionDef"),
-                          ("x = ''.__class__", "got .__class__"),
-                          ('load("@x//:y.bzl", "z")', "expected no load"),
-                          ('py_library(name = "a", srcs = ["nope.py"])', "existing files"),
-                          ('py_library(name = "a")\npy_library(name = "a")', "unique target")):
+    for text, message in (
+        ("import os", "got Import"),
+        ("def f(): pass", "got FunctionDef"),
+        ("x = ''.__class__", "got .__class__"),
+        ('load("@x//:y.bzl", "z")', "expected no load"),
+        ('py_library(name = "a", srcs = ["nope.py"])', "existing files"),
+        ('py_library(name = "a")\npy_library(name = "a")', "unique target"),
+    ):
         with pytest.raises(ValueError, match=message):
             evaluate_build(text, tmp_path)
 
@@ -606,40 +735,71 @@ def test_fake_tree_good_build_passes(fake_root):
     assert sorted(t.name for t in targets.values() if t.kind == "py_test") == ["unit_test_loop"]
 
 
-@pytest.mark.parametrize("old, new, message", [
-    # A module in no target: the glob misses a subdirectory.
-    ('glob(["tfgen/**/*.py"])', 'glob(["tfgen/*.py"])',
-     r"tfgen/layers/deep.py: expected in the srcs of exactly one target .* found none"),
-    ('srcs = glob(["serving/**/*.py"])', "srcs = []",
-     r"serving/__init__.py: expected in the srcs of exactly one target .* found none"),
-    # A module in two targets.
-    ('srcs = glob(["serving/**/*.py"])', 'srcs = glob(["serving/**/*.py", "tfgen/core.py"])',
-     r"tfgen/core.py: expected in the srcs of exactly one target .* \['serving', 'tfgen'\]"),
-    # A missing dep: training imports tfgen.core and export.
-    ('deps = [":export", ":tfgen"])', 'deps = [":tfgen"])',
-     r"training/loop.py imports export/__init__.py, expected its owner :export in the deps"),
-    # A test that does not reach the conftest.py owner.
-    ('deps = [":test_support", ":training"]', 'deps = [":training"]',
-     r"tests/unit/test_loop.py imports tests/conftest.py, expected its owner :test_support"),
-    # A helper named like a test module made into a py_test.
-    ('exclude = ["tests/test_case.py"]', "exclude = []",
-     r"py_test 'test_case': expected one test module"),
-    # A test module that no py_test owns.
-    ('for src in TESTS]', 'for src in TESTS if "loop" not in src]',
-     r"tests/unit/test_loop.py: expected in the srcs of exactly one target .* found none"),
-    # Layering: export may not depend on training.
-    ('glob(["export/**/*.py"]), deps = [":tfgen"]', 'glob(["export/**/*.py"]), '
-     'deps = [":tfgen", ":training"]',
-     r"py_library 'export': expected no dependency cycle(.|\n)*py_library 'export': expected "
-     r"deps within \['tfgen'\], got \['training'\] too"),
-    # A binary whose main no library in its deps owns.
-    ('main = "export/__main__.py",\n          deps = [":export"]',
-     'main = "export/__main__.py",\n          deps = [":tfgen"]',
-     r"py_binary 'export_model': expected its main export/__main__.py owned by a target"),
-    # A dep that BUILD does not define.
-    ('deps = [":export", ":tfgen"])', 'deps = [":export", ":tfgen", ":nope"])',
-     r"expected deps defined in BUILD, got 'nope'"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        # A module in no target: the glob misses a subdirectory.
+        (
+            'glob(["tfgen/**/*.py"])',
+            'glob(["tfgen/*.py"])',
+            r"tfgen/layers/deep.py: expected in the srcs of exactly one target .* found none",
+        ),
+        (
+            'srcs = glob(["serving/**/*.py"])',
+            "srcs = []",
+            r"serving/__init__.py: expected in the srcs of exactly one target .* found none",
+        ),
+        # A module in two targets.
+        (
+            'srcs = glob(["serving/**/*.py"])',
+            'srcs = glob(["serving/**/*.py", "tfgen/core.py"])',
+            r"tfgen/core.py: expected in the srcs of exactly one target .* \['serving', 'tfgen'\]",
+        ),
+        # A missing dep: training imports tfgen.core and export.
+        (
+            'deps = [":export", ":tfgen"])',
+            'deps = [":tfgen"])',
+            r"training/loop.py imports export/__init__.py, expected its owner :export in the deps",
+        ),
+        # A test that does not reach the conftest.py owner.
+        (
+            'deps = [":test_support", ":training"]',
+            'deps = [":training"]',
+            r"tests/unit/test_loop.py imports tests/conftest.py, expected its owner :test_support",
+        ),
+        # A helper named like a test module made into a py_test.
+        (
+            'exclude = ["tests/test_case.py"]',
+            "exclude = []",
+            r"py_test 'test_case': expected one test module",
+        ),
+        # A test module that no py_test owns.
+        (
+            "for src in TESTS]",
+            'for src in TESTS if "loop" not in src]',
+            r"tests/unit/test_loop.py: expected in the srcs of exactly one target .* found none",
+        ),
+        # Layering: export may not depend on training.
+        (
+            'glob(["export/**/*.py"]), deps = [":tfgen"]',
+            'glob(["export/**/*.py"]), deps = [":tfgen", ":training"]',
+            r"py_library 'export': expected no dependency cycle(.|\n)*"
+            r"py_library 'export': expected deps within \['tfgen'\], got \['training'\] too",
+        ),
+        # A binary whose main no library in its deps owns.
+        (
+            'main = "export/__main__.py",\n          deps = [":export"]',
+            'main = "export/__main__.py",\n          deps = [":tfgen"]',
+            r"py_binary 'export_model': expected its main export/__main__.py owned by a target",
+        ),
+        # A dep that BUILD does not define.
+        (
+            'deps = [":export", ":tfgen"])',
+            'deps = [":export", ":tfgen", ":nope"])',
+            r"expected deps defined in BUILD, got 'nope'",
+        ),
+    ],
+)
 def test_fake_tree_wrong_build_fails(fake_root, old, new, message):
     wrong = _wrong(_GOOD_BUILD, old, new)
     with pytest.raises(ValueError, match=message):
@@ -648,51 +808,74 @@ def test_fake_tree_wrong_build_fails(fake_root, old, new, message):
 
 def test_fake_tree_unresolved_project_import_fails(fake_root):
     (fake_root / "tfgen/core.py").write_text("import tfgen.gone\n")
-    with pytest.raises(ValueError, match=r"tfgen/core.py: expected imports of modules in the "
-                                         r"tree, got 'tfgen.gone'"):
+    with pytest.raises(
+        ValueError,
+        match=r"tfgen/core.py: expected imports of modules in the "
+        r"tree, got 'tfgen.gone'",
+    ):
         check_build(_GOOD_BUILD, fake_root)
 
 
 def test_fake_tree_unparsable_module_fails(fake_root):
     (fake_root / "tests/unit/test_loop.py").write_text("def test_loop(:\n")
-    with pytest.raises(ValueError, match=r"expected Python that parses, got "
-                                         r".*tests/unit/test_loop.py: "):
+    with pytest.raises(
+        ValueError,
+        match=r"expected Python that parses, got "
+        r".*tests/unit/test_loop.py: ",
+    ):
         check_build(_GOOD_BUILD, fake_root)
 
 
 def test_fake_tree_layering_violation_by_import_fails(fake_root):
     """tfgen importing training needs a :tfgen -> :training dep, which layering rejects."""
     (fake_root / "tfgen/core.py").write_text("from training.loop import *\n")
-    with pytest.raises(ValueError, match=r"tfgen/core.py imports training/__init__.py, "
-                                         r"expected its owner :training in the deps"):
+    with pytest.raises(
+        ValueError,
+        match=r"tfgen/core.py imports training/__init__.py, "
+        r"expected its owner :training in the deps",
+    ):
         check_build(_GOOD_BUILD, fake_root)
-    fixed = _wrong(_GOOD_BUILD, 'glob(["tfgen/**/*.py"])', 'glob(["tfgen/**/*.py"]), '
-                   'deps = [":training"]')
+    fixed = _wrong(
+        _GOOD_BUILD, 'glob(["tfgen/**/*.py"])', 'glob(["tfgen/**/*.py"]), deps = [":training"]'
+    )
     with pytest.raises(ValueError, match=r"py_library 'tfgen': expected deps within \[\]"):
         check_build(fixed, fake_root)
 
 
 def test_real_build_with_export_on_training_fails(build_text):
-    wrong = _wrong(build_text, 'srcs = glob(["export/**/*.py"]),\n    imports = ["."],\n'
-                   '    deps = [":tfgen"],', 'srcs = glob(["export/**/*.py"]),\n'
-                   '    imports = ["."],\n    deps = [":tfgen", ":training"],')
-    with pytest.raises(ValueError, match=r"py_library 'export': expected deps within "
-                                         r"\['tfgen'\], got \['serving', 'training'\] too"):
+    wrong = _wrong(
+        build_text,
+        'srcs = glob(["export/**/*.py"]),\n    imports = ["."],\n    deps = [":tfgen"],',
+        'srcs = glob(["export/**/*.py"]),\n'
+        '    imports = ["."],\n    deps = [":tfgen", ":training"],',
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"py_library 'export': expected deps within "
+        r"\['tfgen'\], got \['serving', 'training'\] too",
+    ):
         check_build(wrong, ROOT)
 
 
 def test_real_build_with_serving_on_training_fails(build_text):
-    wrong = _wrong(build_text, 'srcs = glob(["serving/**/*.py"]),\n    imports = ["."],\n',
-                   'srcs = glob(["serving/**/*.py"]),\n    imports = ["."],\n'
-                   '    deps = [":training"],\n')
-    with pytest.raises(ValueError, match=r"py_library 'serving': expected deps within "
-                                         r"\['tfgen'\], got \['export', 'training'\] too"):
+    wrong = _wrong(
+        build_text,
+        'srcs = glob(["serving/**/*.py"]),\n    imports = ["."],\n',
+        'srcs = glob(["serving/**/*.py"]),\n    imports = ["."],\n    deps = [":training"],\n',
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"py_library 'serving': expected deps within "
+        r"\['tfgen'\], got \['export', 'training'\] too",
+    ):
         check_build(wrong, ROOT)
 
 
 def test_real_build_without_export_deps_fails(build_text):
-    wrong = _wrong(build_text, 'srcs = glob(["export/**/*.py"]),\n    imports = ["."],\n'
-                   '    deps = [":tfgen"],', 'srcs = glob(["export/**/*.py"]),\n'
-                   '    imports = ["."],')
+    wrong = _wrong(
+        build_text,
+        'srcs = glob(["export/**/*.py"]),\n    imports = ["."],\n    deps = [":tfgen"],',
+        'srcs = glob(["export/**/*.py"]),\n    imports = ["."],',
+    )
     with pytest.raises(ValueError, match=r"py_library 'export': export/.*\.py imports tfgen/"):
         check_build(wrong, ROOT)

@@ -62,7 +62,8 @@ def _is_data(value):
 
 def _is_shape(value):
     return isinstance(value, (tuple, list, tf.TensorShape)) and all(
-        d is None or isinstance(d, (int, np.integer)) for d in value)
+        d is None or isinstance(d, (int, np.integer)) for d in value
+    )
 
 
 def _flatten_expected(expected):
@@ -78,8 +79,13 @@ def _flatten_outputs(outputs):
 
 def _assert_close(actual, expected, what):
     for index, (a, e) in enumerate(zip(actual, expected)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(e), atol=ATOL, rtol=1e-4,
-                                   err_msg=f"{what}: output {index} differs")
+        np.testing.assert_allclose(
+            np.asarray(a),
+            np.asarray(e),
+            atol=ATOL,
+            rtol=1e-4,
+            err_msg=f"{what}: output {index} differs",
+        )
 
 
 def run_serialization_test(instance):
@@ -99,7 +105,8 @@ def run_serialization_test(instance):
     assert tf.keras.saving.get_registered_name(cls) == name, (
         f"{cls.__name__}: expected a Keras serializable registered as {name!r} "
         f"(@tf.keras.saving.register_keras_serializable(package={PACKAGE!r})), got "
-        f"{tf.keras.saving.get_registered_name(cls)!r}.")
+        f"{tf.keras.saving.get_registered_name(cls)!r}."
+    )
     assert tf.keras.saving.get_registered_object(name) is cls
     config = instance.get_config()
     config_json = _to_json(config)
@@ -122,19 +129,20 @@ def _check_init_kwargs_in_config(layer_cls, init_kwargs, config):
     signature = inspect.signature(layer_cls.__init__)
     base = inspect.signature(tf.keras.layers.Layer.__init__).parameters
     for name, parameter in signature.parameters.items():
-        if name in base or parameter.kind in (parameter.VAR_KEYWORD,
-                                              parameter.VAR_POSITIONAL):
+        if name in base or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
             continue
         assert name in config, f"{layer_cls.__name__}.get_config(): missing {name!r}"
     plain = (bool, int, float, str, np.integer, np.floating)
     for name, value in init_kwargs.items():
         simple = isinstance(value, plain) or (
-            isinstance(value, (tuple, list)) and all(isinstance(v, plain) for v in value))
+            isinstance(value, (tuple, list)) and all(isinstance(v, plain) for v in value)
+        )
         # A dict is a serialized object (e.g. an initializer given by name).
         if simple and name in config and not isinstance(config[name], dict):
             assert _to_json(config[name]) == _to_json(value), (  # tuples == lists
                 f"{layer_cls.__name__}.get_config()[{name!r}]: expected {value!r}, "
-                f"got {config[name]!r}")
+                f"got {config[name]!r}"
+            )
 
 
 def _keras_input(value, name):
@@ -147,10 +155,18 @@ def _mean_loss(y_true, y_pred):
     return tf.reduce_mean(y_pred)
 
 
-def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
-                   expected_num_trainable_weights, expected_num_non_trainable_weights=0,
-                   call_kwargs=None, expected_output_data=None, run_training_check=True,
-                   run_saving_check=True):
+def run_layer_test(
+    layer_cls,
+    init_kwargs,
+    input_data,
+    expected_output_shape,
+    expected_num_trainable_weights,
+    expected_num_non_trainable_weights=0,
+    call_kwargs=None,
+    expected_output_data=None,
+    run_training_check=True,
+    run_saving_check=True,
+):
     """Runs the shared checks on `layer_cls(**init_kwargs)` (see the module docstring).
 
     Args:
@@ -181,40 +197,49 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
     batch = flat_data[0].shape[0]
     for name, value in [*enumerate(flat_data), *tensor_kwargs.items()]:
         assert value.ndim >= 1 and value.shape[0] == batch, (
-            f"input {name}: expected a leading batch axis of {batch}, got {value.shape}")
+            f"input {name}: expected a leading batch axis of {batch}, got {value.shape}"
+        )
     model_data = flat_data + list(tensor_kwargs.values())
 
     def call(layer, inputs, kwarg_inputs):
-        return layer(tf.nest.pack_sequence_as(input_data, inputs), **constant_kwargs,
-                     **kwarg_inputs)
+        return layer(
+            tf.nest.pack_sequence_as(input_data, inputs), **constant_kwargs, **kwarg_inputs
+        )
 
     def check_weight_counts(layer):
         assert len(layer.trainable_weights) == expected_num_trainable_weights, (
             f"{layer_cls.__name__}: expected {expected_num_trainable_weights} trainable "
             f"weights, got {len(layer.trainable_weights)}: "
-            f"{[w.name for w in layer.trainable_weights]}")
+            f"{[w.name for w in layer.trainable_weights]}"
+        )
         assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights, (
             f"{layer_cls.__name__}: expected {expected_num_non_trainable_weights} "
-            f"non-trainable weights, got {len(layer.non_trainable_weights)}")
+            f"non-trainable weights, got {len(layer.non_trainable_weights)}"
+        )
 
     def check_shapes(outputs, symbolic):
         flat = _flatten_outputs(outputs)
         assert len(flat) == len(expected_shapes), (
-            f"{layer_cls.__name__}: expected {len(expected_shapes)} outputs, got {len(flat)}")
+            f"{layer_cls.__name__}: expected {len(expected_shapes)} outputs, got {len(flat)}"
+        )
         for index, (output, shape) in enumerate(zip(flat, expected_shapes)):
             if shape is None:  # symbolically, a KerasTensor of a NoneTensorSpec
                 spec = getattr(output, "type_spec", None)
                 assert output is None or type(spec).__name__ == "NoneTensorSpec", (
-                    f"{layer_cls.__name__}: output {index}: expected None, got {output}")
+                    f"{layer_cls.__name__}: output {index}: expected None, got {output}"
+                )
                 continue
             assert getattr(output, "shape", None) is not None, (
-                f"{layer_cls.__name__}: output {index}: expected a tensor, got {output}")
+                f"{layer_cls.__name__}: output {index}: expected a tensor, got {output}"
+            )
             wanted = (None, *shape[1:]) if symbolic else shape
             assert tuple(output.shape) == wanted, (
                 f"{layer_cls.__name__}: output {index}: expected shape {wanted}, got "
-                f"{tuple(output.shape)} ({'symbolic' if symbolic else 'eager'} call)")
+                f"{tuple(output.shape)} ({'symbolic' if symbolic else 'eager'} call)"
+            )
             assert output.dtype == tf.as_dtype(layer.compute_dtype), (
-                f"output {index}: expected dtype {layer.compute_dtype}, got {output.dtype}")
+                f"output {index}: expected dtype {layer.compute_dtype}, got {output.dtype}"
+            )
 
     def present_outputs(outputs):
         flat = _flatten_outputs(outputs)
@@ -257,8 +282,11 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
     call(revived, eager_inputs, eager_kwargs)  # builds
     check_weight_counts(revived)
     revived.set_weights(layer.get_weights())
-    _assert_close(present_outputs(call(revived, eager_inputs, eager_kwargs)), expected,
-                  "from_config(get_config()) with the same weights")
+    _assert_close(
+        present_outputs(call(revived, eager_inputs, eager_kwargs)),
+        expected,
+        "from_config(get_config()) with the same weights",
+    )
 
     if run_saving_check:
         with tempfile.TemporaryDirectory() as tmp:
@@ -271,8 +299,10 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
 
             # 6. SavedModel round trip through a serving signature.
             names = [x.name for x in model_inputs]
-            specs = [tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=name)
-                     for x, name in zip(model_data, names)]
+            specs = [
+                tf.TensorSpec([None, *x.shape[1:]], x.dtype, name=name)
+                for x, name in zip(model_data, names)
+            ]
 
             @tf.function(input_signature=specs)
             def serve(*args):
@@ -280,29 +310,44 @@ def run_layer_test(layer_cls, init_kwargs, input_data, expected_output_shape,
                 return {f"output_{i}": y for i, y in enumerate(as_list(outputs))}
 
             path = os.path.join(tmp, "saved_model")
-            tf.saved_model.save(model, path,
-                                signatures={"serving_default": serve.get_concrete_function()})
+            tf.saved_model.save(
+                model, path, signatures={"serving_default": serve.get_concrete_function()}
+            )
             restored = tf.saved_model.load(path)
             signature = restored.signatures["serving_default"]
             results = signature(**{name: tf.constant(x) for name, x in zip(names, model_data)})
-            _assert_close([results[f"output_{i}"] for i in range(len(present))], expected,
-                          "SavedModel round trip")
+            _assert_close(
+                [results[f"output_{i}"] for i in range(len(present))],
+                expected,
+                "SavedModel round trip",
+            )
 
     # 7. One fit step of the functional model changes a weight.
     if run_training_check:
         assert expected_num_trainable_weights > 0, (
             f"{layer_cls.__name__}: a fit step needs trainable weights; pass "
-            f"run_training_check=False for a layer without weights.")
+            f"run_training_check=False for a layer without weights."
+        )
         # Eagerly: tracing `call` in graph mode is already exercised by the
         # SavedModel export above; a compiled train step would cost ~1 s more.
-        model.compile(optimizer=tf.keras.optimizers.SGD(0.1),
-                      loss=[_mean_loss] * len(present), run_eagerly=True)
+        model.compile(
+            optimizer=tf.keras.optimizers.SGD(0.1),
+            loss=[_mean_loss] * len(present),
+            run_eagerly=True,
+        )
         before = [w.numpy() for w in model.trainable_weights]
         targets = [np.zeros(np.shape(y), np.float32) for y in expected]
-        model.fit(model_data if len(model_data) > 1 else model_data[0],
-                  targets if len(targets) > 1 else targets[0],
-                  batch_size=batch, epochs=1, verbose=0)
-        changed = [w.name for w, b in zip(model.trainable_weights, before)
-                   if not np.array_equal(w.numpy(), b)]
+        model.fit(
+            model_data if len(model_data) > 1 else model_data[0],
+            targets if len(targets) > 1 else targets[0],
+            batch_size=batch,
+            epochs=1,
+            verbose=0,
+        )
+        changed = [
+            w.name
+            for w, b in zip(model.trainable_weights, before)
+            if not np.array_equal(w.numpy(), b)
+        ]
         assert changed, f"{layer_cls.__name__}: one fit step changed no weight"
     return layer, model

@@ -52,13 +52,14 @@ def _run(name):
 def test_docstring_examples(name):
     results, report = _run(name)
     assert results.failed == 0, (
-        f"{name}: {results.failed} of {results.attempted} docstring examples failed:\n"
-        f"{report}")
+        f"{name}: {results.failed} of {results.attempted} docstring examples failed:\n{report}"
+    )
 
 
 def test_modules_are_found_and_examples_run():
-    assert {"tfgen", "tfgen.registry", "tfgen.layers", "tfgen.layers.noisy_dense"} \
-        <= set(MODULES)
-    attempted = {name: _run(name)[0].attempted
-                 for name in ("tfgen.layers.upsampling", "tfgen.layers.masked_conv")}
+    assert {"tfgen", "tfgen.registry", "tfgen.layers", "tfgen.layers.noisy_dense"} <= set(MODULES)
+    attempted = {
+        name: _run(name)[0].attempted
+        for name in ("tfgen.layers.upsampling", "tfgen.layers.masked_conv")
+    }
     assert all(attempted.values()), f"no docstring example ran: {attempted}"

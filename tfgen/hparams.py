@@ -39,8 +39,10 @@ def defaults(cls, exclude=()):
         if parameter.kind not in _KINDS or name in exclude:
             continue
         if parameter.default is inspect.Parameter.empty:
-            raise TypeError(f"{cls.__name__}.__init__: expected a default for every "
-                            f"hyper-parameter, got none for {name!r}.")
+            raise TypeError(
+                f"{cls.__name__}.__init__: expected a default for every "
+                f"hyper-parameter, got none for {name!r}."
+            )
         result[name] = parameter.default
     return result
 
@@ -56,8 +58,9 @@ def bind(cls, args, kwargs):
 
 def to_json(value):
     """`value` as plain JSON types: tuples become lists, NumPy scalars numbers."""
-    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist")
-                                 else str(v)))
+    return json.loads(
+        json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+    )
 
 
 def parse(text):
@@ -73,8 +76,7 @@ def parse(text):
     if not text:
         return {}
     if not isinstance(text, str):
-        raise TypeError(f"hparams: expected a 'key=value,...' string, got "
-                        f"{type(text).__name__}.")
+        raise TypeError(f"hparams: expected a 'key=value,...' string, got {type(text).__name__}.")
     items, depth, current = [], 0, ""
     for char in text:
         depth += char in "([{"
@@ -113,8 +115,10 @@ def _check_type(name, value, default):
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise TypeError(f"hparams: expected {name} of type {type(default).__name__} (default "
-                        f"{default!r}), got {value!r} ({type(value).__name__}).")
+        raise TypeError(
+            f"hparams: expected {name} of type {type(default).__name__} (default "
+            f"{default!r}), got {value!r} ({type(value).__name__})."
+        )
     return value
 
 
@@ -131,8 +135,9 @@ def resolve(hparam_defaults, *overrides):
             override = parse(override)
         unknown = sorted(set(override) - set(hparam_defaults))
         if unknown:
-            raise ValueError(f"hparams: expected keys among {sorted(hparam_defaults)}, got "
-                             f"unknown {unknown}.")
+            raise ValueError(
+                f"hparams: expected keys among {sorted(hparam_defaults)}, got unknown {unknown}."
+            )
         for name, value in override.items():
             result[name] = _check_type(name, value, hparam_defaults[name])
     return result

@@ -37,8 +37,9 @@ def uniform_from_seed(shape, seed):
     seed = tf.convert_to_tensor(seed)
     if seed.shape.rank == 0:
         seed = seed_pair(seed)
-    bits = tf.random.stateless_uniform(shape, tf.cast(seed, tf.int64), minval=None, maxval=None,
-                                       dtype=tf.uint32, alg="philox")
+    bits = tf.random.stateless_uniform(
+        shape, tf.cast(seed, tf.int64), minval=None, maxval=None, dtype=tf.uint32, alg="philox"
+    )
     k = tf.cast(tf.bitwise.right_shift(bits, tf.constant(9, tf.uint32)), tf.float32)
     return (k + 0.5) * (1.0 / (1 << 23))
 

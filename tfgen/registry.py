@@ -62,16 +62,26 @@ class Entry:
 _REGISTRY = {}
 
 
-def register(name, *, dataset, dataset_options=None, data_hparams=None,
-             signatures=("serving_default",), kind=MODEL, runtime_args=()):
+def register(
+    name,
+    *,
+    dataset,
+    dataset_options=None,
+    data_hparams=None,
+    signatures=("serving_default",),
+    kind=MODEL,
+    runtime_args=(),
+):
     """Class decorator registering a model (or, `kind="agent"`, an RL algorithm) as `name`."""
     if kind not in (MODEL, AGENT):
         raise ValueError(f"kind: expected {MODEL!r} or {AGENT!r}, got {kind!r}.")
 
     def decorator(model_class):
         if name in _REGISTRY and _REGISTRY[name].model_class is not model_class:
-            raise ValueError(f"Model name {name!r} is already registered to "
-                             f"{_REGISTRY[name].model_class.__name__}.")
+            raise ValueError(
+                f"Model name {name!r} is already registered to "
+                f"{_REGISTRY[name].model_class.__name__}."
+            )
         entry = Entry(
             name=name,
             model_class=model_class,
@@ -82,7 +92,8 @@ def register(name, *, dataset, dataset_options=None, data_hparams=None,
             signatures=tuple(signatures),
             runtime_args=tuple(runtime_args),
         )
-        entry.hparams  # Fails now, not at first use, on a hyper-parameter without a default.
+        # Fails now, not at first use, on a hyper-parameter without a default.
+        hparams_lib.defaults(model_class, runtime_args)
         _REGISTRY[name] = entry
         return model_class
 
@@ -123,8 +134,7 @@ def resolve_hparams(name, overrides=None, dataset=None, dataset_options=None):
     if entry.kind == MODEL:
         from tfgen import data  # Imported late: data pulls in sklearn/mlxtend.
 
-        info = data.info(dataset or entry.dataset,
-                         **dict(dataset_options or entry.dataset_options))
+        info = data.info(dataset or entry.dataset, **dict(dataset_options or entry.dataset_options))
         data_fixed = entry.data_hparams(info)
     return hparams_lib.resolve(entry.hparams, data_fixed, overrides)
 
@@ -136,8 +146,10 @@ def build(name, overrides=None, dataset=None, dataset_options=None):
     """
     entry = get(name)
     if entry.kind != MODEL:
-        raise ValueError(f"Expected a model name, got {entry.kind} {name!r}; agents are "
-                         f"built by their runner with their environment.")
+        raise ValueError(
+            f"Expected a model name, got {entry.kind} {name!r}; agents are "
+            f"built by their runner with their environment."
+        )
     model = entry.model_class(**resolve_hparams(name, overrides, dataset, dataset_options))
     return model.build_example()
 

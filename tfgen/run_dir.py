@@ -67,8 +67,9 @@ class RunDir:
           ValueError: when the run has no config file.
         """
         if not self.has_config():
-            raise ValueError(f"Expected a training run with {CONFIG_FILE} in {self.path!r}, "
-                             f"got no such file.")
+            raise ValueError(
+                f"Expected a training run with {CONFIG_FILE} in {self.path!r}, got no such file."
+            )
         with open(self.config_path, encoding="utf-8") as f:
             return json.load(f)
 
@@ -82,8 +83,10 @@ class RunDir:
         if self.has_config() and self.latest_checkpoint():
             previous = self.read_config()
             if previous != config:
-                raise ValueError(f"Expected the configuration of the run in {self.path!r} "
-                                 f"({previous}), got {config}; use another --model_dir.")
+                raise ValueError(
+                    f"Expected the configuration of the run in {self.path!r} "
+                    f"({previous}), got {config}; use another --model_dir."
+                )
         os.makedirs(self.path, exist_ok=True)
         with open(self.config_path, "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, sort_keys=True)
@@ -94,8 +97,9 @@ class RunDir:
 
     def checkpoint_manager(self, checkpoint, directory=None, max_to_keep=3):
         """A `tf.train.CheckpointManager` writing into `directory` (default: the run's)."""
-        return tf.train.CheckpointManager(checkpoint, directory or self.checkpoint_dir,
-                                          max_to_keep=max_to_keep)
+        return tf.train.CheckpointManager(
+            checkpoint, directory or self.checkpoint_dir, max_to_keep=max_to_keep
+        )
 
     def model_checkpoint(self, expected_model=None):
         """`(config, prefix)` of the run's latest checkpoint, checking the model name.
@@ -106,8 +110,10 @@ class RunDir:
         """
         config = self.read_config()
         if expected_model is not None and config.get("model") != expected_model:
-            raise ValueError(f"Expected a run of model {expected_model!r} in {self.path!r}, "
-                             f"got {config.get('model')!r}.")
+            raise ValueError(
+                f"Expected a run of model {expected_model!r} in {self.path!r}, "
+                f"got {config.get('model')!r}."
+            )
         prefix = self.latest_checkpoint()
         if prefix is None:
             raise ValueError(f"Expected a checkpoint in {self.checkpoint_dir!r}, got none.")

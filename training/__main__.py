@@ -32,15 +32,26 @@ def main(argv):
     if entry.kind == registry.AGENT:
         return _train_agent(entry)
     if FLAGS.env is not None:
-        raise app.UsageError(f"--env is for agents; --model {entry.name} is a model, expected "
-                             f"--dataset instead.")
-    loop.train(FLAGS.model, FLAGS.dataset, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
-               model_dir=FLAGS.model_dir, hparams=FLAGS.hparams,
-               dataset_options=FLAGS.dataset_options, learning_rate=FLAGS.learning_rate,
-               strategy=FLAGS.strategy, jit_compile=FLAGS.jit_compile,
-               checkpoint_every=FLAGS.checkpoint_every, seed=FLAGS.seed,
-               eval_batches=FLAGS.eval_batches, deterministic=FLAGS.deterministic,
-               final_weights=FLAGS.final_weights)
+        raise app.UsageError(
+            f"--env is for agents; --model {entry.name} is a model, expected --dataset instead."
+        )
+    loop.train(
+        FLAGS.model,
+        FLAGS.dataset,
+        steps=FLAGS.steps,
+        batch_size=FLAGS.batch_size,
+        model_dir=FLAGS.model_dir,
+        hparams=FLAGS.hparams,
+        dataset_options=FLAGS.dataset_options,
+        learning_rate=FLAGS.learning_rate,
+        strategy=FLAGS.strategy,
+        jit_compile=FLAGS.jit_compile,
+        checkpoint_every=FLAGS.checkpoint_every,
+        seed=FLAGS.seed,
+        eval_batches=FLAGS.eval_batches,
+        deterministic=FLAGS.deterministic,
+        final_weights=FLAGS.final_weights,
+    )
 
 
 def _train_agent(entry):
@@ -48,15 +59,26 @@ def _train_agent(entry):
     from training import rl
 
     if FLAGS.strategy != "default":
-        raise app.UsageError(f"--model {entry.name} (an agent) expected --strategy default (its "
-                             f"learners are threads), got {FLAGS.strategy!r}.")
+        raise app.UsageError(
+            f"--model {entry.name} (an agent) expected --strategy default (its "
+            f"learners are threads), got {FLAGS.strategy!r}."
+        )
     if FLAGS.dataset is not None:
-        raise app.UsageError(f"--model {entry.name} is an agent, expected --env (default "
-                             f"{entry.dataset}) instead of --dataset.")
+        raise app.UsageError(
+            f"--model {entry.name} is an agent, expected --env (default "
+            f"{entry.dataset}) instead of --dataset."
+        )
     learning_rate = FLAGS.learning_rate if FLAGS["learning_rate"].present else None
-    rl.train_agent(entry.name, FLAGS.env or entry.dataset, threads=FLAGS.threads,
-                   frames=FLAGS.steps, model_dir=FLAGS.model_dir, hparams=FLAGS.hparams,
-                   seed=FLAGS.seed, learning_rate=learning_rate)
+    rl.train_agent(
+        entry.name,
+        FLAGS.env or entry.dataset,
+        threads=FLAGS.threads,
+        frames=FLAGS.steps,
+        model_dir=FLAGS.model_dir,
+        hparams=FLAGS.hparams,
+        seed=FLAGS.seed,
+        learning_rate=learning_rate,
+    )
 
 
 def run():

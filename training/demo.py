@@ -22,9 +22,12 @@ from tfgen import data
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("steps", 800, "Training steps.")
-flags.DEFINE_string("hparams", "num_layers=6,filters=16,output_filters=32",
-                    "Overrides of the registry's pixelcnn hyper-parameters (a small model, so the "
-                    "demo trains in a few minutes on 2 CPU cores).")
+flags.DEFINE_string(
+    "hparams",
+    "num_layers=6,filters=16,output_filters=32",
+    "Overrides of the registry's pixelcnn hyper-parameters (a small model, so the "
+    "demo trains in a few minutes on 2 CPU cores).",
+)
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
 flags.DEFINE_string("workdir", "runs/demo", "Where the checkpoints and the export go.")
 flags.DEFINE_string("samples_png", "docs/pixelcnn_samples.png", "The sample grid written.")
@@ -45,8 +48,9 @@ def _write_grid(images, rows, path):
         axis.set_yticks([])
     for digit, axis in enumerate(axes[0]):
         axis.set_title(str(digit), fontsize=9)
-    figure.suptitle("Conditional Gated PixelCNN samples (binarised MNIST, one column per class)",
-                    fontsize=9)
+    figure.suptitle(
+        "Conditional Gated PixelCNN samples (binarised MNIST, one column per class)", fontsize=9
+    )
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
@@ -57,27 +61,39 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     model_name = "pixelcnn"
     model_dir = os.path.join(FLAGS.workdir, "train")
-    print(f"[1/4] Training a class-conditional Gated PixelCNN on binarised MNIST "
-          f"(5k subset, 4,000 train images) for {FLAGS.steps} steps ...")
-    model, _ = training.train(model_name, steps=FLAGS.steps, batch_size=FLAGS.batch_size,
-                              model_dir=model_dir, hparams=FLAGS.hparams, jit_compile=True,
-                              eval_batches=0)
+    print(
+        f"[1/4] Training a class-conditional Gated PixelCNN on binarised MNIST "
+        f"(5k subset, 4,000 train images) for {FLAGS.steps} steps ..."
+    )
+    model, _ = training.train(
+        model_name,
+        steps=FLAGS.steps,
+        batch_size=FLAGS.batch_size,
+        model_dir=model_dir,
+        hparams=FLAGS.hparams,
+        jit_compile=True,
+        eval_batches=0,
+    )
     print("[2/4] Exporting a SavedModel version ...")
     version_dir = export.export_model(model, os.path.join(FLAGS.workdir, "export", model_name))
     print(f"      wrote {version_dir}")
     print("[3/4] Starting the gRPC model server on loopback ...")
-    server = ServerProcess(f"--model_name={model_name}",
-                           f"--model_base_path={os.path.abspath(os.path.dirname(version_dir))}")
+    server = ServerProcess(
+        f"--model_name={model_name}",
+        f"--model_base_path={os.path.abspath(os.path.dirname(version_dir))}",
+    )
     client = Client(server.address, timeout=600)
     try:
         print(f"      serving {model_name} at {server.address}")
         print("[4/4] Asking the server for log-likelihoods of the test split and for samples ...")
         test = next(iter(data.load("mnist", "test", batch_size=1000, view="binary")))
-        _, scores = client.predict(model_name, {"image": test["image"].numpy(),
-                                                "label": test["label"].numpy()}, "log_prob")
+        _, scores = client.predict(
+            model_name, {"image": test["image"].numpy(), "label": test["label"].numpy()}, "log_prob"
+        )
         labels = np.tile(np.arange(10, dtype=np.int32), FLAGS.samples_per_class)
-        _, samples = client.predict(model_name, {"label": labels, "seed": 2016, "temperature": 1.0},
-                                    "sample")
+        _, samples = client.predict(
+            model_name, {"label": labels, "seed": 2016, "temperature": 1.0}, "sample"
+        )
         samples = samples["image"]
     finally:
         client.close()

@@ -40,10 +40,25 @@ class _Checkpointer(tf.keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hparams=None,
-          dataset_options=None, learning_rate=1e-3, strategy="default", jit_compile=False,
-          checkpoint_every=100, seed=0, eval_batches=-1, deterministic=False,
-          final_weights=None, verbose=1):
+def train(
+    model_name,
+    dataset=None,
+    *,
+    steps=1000,
+    batch_size=32,
+    model_dir,
+    hparams=None,
+    dataset_options=None,
+    learning_rate=1e-3,
+    strategy="default",
+    jit_compile=False,
+    checkpoint_every=100,
+    seed=0,
+    eval_batches=-1,
+    deterministic=False,
+    final_weights=None,
+    verbose=1,
+):
     """Trains registered model `model_name` with Keras `fit`, resuming if possible.
 
     Args:
@@ -77,16 +92,19 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
     from tfgen import data, registry
 
     if steps < 1 or batch_size < 1 or checkpoint_every < 1:
-        raise ValueError(f"Expected positive steps, batch_size and checkpoint_every, got "
-                         f"{steps}, {batch_size}, {checkpoint_every}.")
+        raise ValueError(
+            f"Expected positive steps, batch_size and checkpoint_every, got "
+            f"{steps}, {batch_size}, {checkpoint_every}."
+        )
     entry = registry.get(model_name)
     dataset = dataset or entry.dataset
     if isinstance(dataset_options, str):
         dataset_options = registry.parse_hparams(dataset_options)
     options = registry.dataset_options(model_name, dataset, dataset_options)
     resolved = registry.resolve_hparams(model_name, hparams, dataset, options)
-    config = hparams_lib.to_json({"model": model_name, "dataset": dataset,
-                                  "dataset_options": options, "hparams": resolved})
+    config = hparams_lib.to_json(
+        {"model": model_name, "dataset": dataset, "dataset_options": options, "hparams": resolved}
+    )
     run = RunDir(model_dir)
 
     tf.keras.utils.set_random_seed(seed)
@@ -107,8 +125,9 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
         optimizer = tf.keras.optimizers.Adam(learning_rate)
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
-                                         step=optimizer.iterations)
+        checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, step=optimizer.iterations
+        )
     write_dir = strategies.write_dir(run.checkpoint_dir, strategy)
     manager = run.checkpoint_manager(checkpoint, write_dir)
     latest = run.latest_checkpoint()
@@ -122,23 +141,40 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
     history.history, history.epoch = {}, []
     if start < steps:
         if coordinated:
-            _fit_coordinated(model, _in_memory(data, dataset, "train", options, batch_size),
-                             start, steps, checkpoint_every, manager, seed, history,
-                             [tf.keras.callbacks.TensorBoard(run.log_dir)],
-                             verbose)
+            _fit_coordinated(
+                model,
+                _in_memory(data, dataset, "train", options, batch_size),
+                start,
+                steps,
+                checkpoint_every,
+                manager,
+                seed,
+                history,
+                [tf.keras.callbacks.TensorBoard(run.log_dir)],
+                verbose,
+            )
         else:
             # The stream is the same every run; skipping `start` batches resumes it.
             train_ds = data.load(dataset, "train", repeat=True, seed=seed, **options)
-            train_ds = (train_ds.skip(start * batch_size)
-                        .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-                        .with_options(_shard_options(tf.data.experimental.AutoShardPolicy.DATA)))
-            callbacks = [_Checkpointer(manager, steps, checkpoint_every),
-                         tf.keras.callbacks.TensorBoard(run.log_dir),
-                         history]
-            model.fit(train_ds, steps_per_epoch=checkpoint_every,
-                      epochs=math.ceil(steps / checkpoint_every),
-                      initial_epoch=start // checkpoint_every, callbacks=callbacks,
-                      verbose=verbose)
+            train_ds = (
+                train_ds.skip(start * batch_size)
+                .batch(batch_size, drop_remainder=True)
+                .prefetch(tf.data.AUTOTUNE)
+                .with_options(_shard_options(tf.data.experimental.AutoShardPolicy.DATA))
+            )
+            callbacks = [
+                _Checkpointer(manager, steps, checkpoint_every),
+                tf.keras.callbacks.TensorBoard(run.log_dir),
+                history,
+            ]
+            model.fit(
+                train_ds,
+                steps_per_epoch=checkpoint_every,
+                epochs=math.ceil(steps / checkpoint_every),
+                initial_epoch=start // checkpoint_every,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
     if verbose:
         print(f"Trained to step {int(optimizer.iterations.numpy())} of {steps}.", flush=True)
     if write_dir != run.checkpoint_dir:
@@ -159,8 +195,7 @@ def train(model_name, dataset=None, *, steps=1000, batch_size=32, model_dir, hpa
         results = model.evaluate(test_ds, verbose=0, return_dict=True)
     if eval_batches:
         history.test_metrics = {k: float(v) for k, v in results.items()}
-        print("test " + " ".join(f"{k}={v:.4f}" for k, v in sorted(results.items())),
-              flush=True)
+        print("test " + " ".join(f"{k}={v:.4f}" for k, v in sorted(results.items())), flush=True)
     if final_weights:
         np.savez(final_weights, *model.get_weights())
     return model, history
@@ -181,16 +216,21 @@ def _in_memory(data, dataset, split, options, batch_size):
     def creator(seed):
         def dataset_fn(context):
             per_replica = context.get_per_replica_batch_size(batch_size)
-            return (tf.data.Dataset.from_tensor_slices(arrays).shuffle(num, seed=seed)
-                    .repeat().batch(per_replica, drop_remainder=True))
+            return (
+                tf.data.Dataset.from_tensor_slices(arrays)
+                .shuffle(num, seed=seed)
+                .repeat()
+                .batch(per_replica, drop_remainder=True)
+            )
 
         return tf.keras.utils.experimental.DatasetCreator(dataset_fn)
 
     return creator
 
 
-def _fit_coordinated(model, creator, start, steps, every, manager, seed, history, callbacks,
-                     verbose):
+def _fit_coordinated(
+    model, creator, start, steps, every, manager, seed, history, callbacks, verbose
+):
     """ParameterServerStrategy `fit`: one call per checkpoint interval.
 
     Keras allows no batch-level callbacks under a `ClusterCoordinator`, so the
@@ -200,9 +240,14 @@ def _fit_coordinated(model, creator, start, steps, every, manager, seed, history
     step = start
     while step < steps:
         count = min(every - step % every, steps - step)
-        result = model.fit(creator(seed * 1_000_003 + step), steps_per_epoch=count,
-                           initial_epoch=step // every, epochs=step // every + 1,
-                           callbacks=callbacks, verbose=2 if verbose else 0)
+        result = model.fit(
+            creator(seed * 1_000_003 + step),
+            steps_per_epoch=count,
+            initial_epoch=step // every,
+            epochs=step // every + 1,
+            callbacks=callbacks,
+            verbose=2 if verbose else 0,
+        )
         for key, values in result.history.items():
             history.history.setdefault(key, []).extend(values)
         history.epoch.extend(result.epoch)

@@ -43,9 +43,13 @@ class _Reporter:
     def __init__(self, frames, start, log_dir, verbose):
         self.writer = tf.summary.create_file_writer(log_dir)
         self.returns = []
-        self.progbar = tf.keras.utils.Progbar(frames, stateful_metrics=["episodes", "return"],
-                                              unit_name="frame", interval=0.5,
-                                              verbose=verbose)
+        self.progbar = tf.keras.utils.Progbar(
+            frames,
+            stateful_metrics=["episodes", "return"],
+            unit_name="frame",
+            interval=0.5,
+            verbose=verbose,
+        )
         self.progbar.update(start)
 
     def recent_return(self):
@@ -55,12 +59,16 @@ class _Reporter:
         self.returns.append(episode_return)
         with self.writer.as_default():
             tf.summary.scalar("episode_return", episode_return, step=frame)
-        self.progbar.update(frame, [("episodes", len(self.returns)),
-                                    ("return", self.recent_return())])
+        self.progbar.update(
+            frame, [("episodes", len(self.returns)), ("return", self.recent_return())]
+        )
 
     def close(self, frame):
-        self.progbar.update(frame, [("episodes", len(self.returns)),
-                                    ("return", self.recent_return())], finalize=True)
+        self.progbar.update(
+            frame,
+            [("episodes", len(self.returns)), ("return", self.recent_return())],
+            finalize=True,
+        )
         self.writer.flush()
 
 
@@ -94,8 +102,18 @@ def resolve_hparams(name, hparams=None, learning_rate=None):
     return resolved
 
 
-def train_agent(name, env=None, *, threads=1, frames, model_dir, hparams=None, seed=0,
-                learning_rate=None, verbose=1):
+def train_agent(
+    name,
+    env=None,
+    *,
+    threads=1,
+    frames,
+    model_dir,
+    hparams=None,
+    seed=0,
+    learning_rate=None,
+    verbose=1,
+):
     """Trains agent `name` with `threads` actor-learners for `frames` frames, resuming if possible.
 
     Args:
@@ -125,8 +143,11 @@ def train_agent(name, env=None, *, threads=1, frames, model_dir, hparams=None, s
     resolved = resolve_hparams(name, hparams, learning_rate)
     env = env or entry.dataset
     run = RunDir(model_dir)
-    run.write_config(hparams_lib.to_json(
-        {"model": name, "env": env, "threads": threads, "seed": seed, "hparams": resolved}))
+    run.write_config(
+        hparams_lib.to_json(
+            {"model": name, "env": env, "threads": threads, "seed": seed, "hparams": resolved}
+        )
+    )
 
     agent = entry.model_class(env, num_threads=threads, seed=seed, **resolved)
     frame_count = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
@@ -144,11 +165,16 @@ def train_agent(name, env=None, *, threads=1, frames, model_dir, hparams=None, s
     reporter.close(agent.frames)
     frame_count.assign(agent.frames)
     manager.save(checkpoint_number=agent.frames)
-    export_dir = save_policy(serving_policy(agent),
-                             os.path.join(run.export_base, str(next_version(run.export_base))),
-                             train_step=frame_count)
+    export_dir = save_policy(
+        serving_policy(agent),
+        os.path.join(run.export_base, str(next_version(run.export_base))),
+        train_step=frame_count,
+    )
     if verbose:
-        print(f"Trained to frame {agent.frames} of {frames}: {len(reporter.returns)} episodes, "
-              f"mean return of the last {RECENT} {reporter.recent_return():.1f}.", flush=True)
+        print(
+            f"Trained to frame {agent.frames} of {frames}: {len(reporter.returns)} episodes, "
+            f"mean return of the last {RECENT} {reporter.recent_return():.1f}.",
+            flush=True,
+        )
         print(f"Exported the policy to {export_dir}.", flush=True)
     return agent, export_dir

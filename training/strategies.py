@@ -49,8 +49,9 @@ def make_strategy(name="default"):
 
 def _require_tf_config(name):
     if not os.environ.get("TF_CONFIG"):
-        raise ValueError(f"--strategy {name} expected a cluster in the TF_CONFIG "
-                         f"environment variable, got none.")
+        raise ValueError(
+            f"--strategy {name} expected a cluster in the TF_CONFIG environment variable, got none."
+        )
 
 
 def serve_forever():
@@ -60,9 +61,13 @@ def serve_forever():
     workers and parameter servers serve it.
     """
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
-                                  task_index=resolver.task_id,
-                                  protocol=resolver.rpc_layer or "grpc", start=True)
+    server = tf.distribute.Server(
+        resolver.cluster_spec(),
+        job_name=resolver.task_type,
+        task_index=resolver.task_id,
+        protocol=resolver.rpc_layer or "grpc",
+        start=True,
+    )
     server.join()
 
 

@@ -35,8 +35,11 @@ def run_signatures(model, inputs):
     """`{"signature/output": array}` of every export signature on `inputs` (as `write` keys)."""
     outputs = {}
     for key, signature in model.signatures().items():
-        kwargs = {arg[len(key) + 1:]: tf.constant(value) for arg, value in inputs.items()
-                  if arg.startswith(key + "/")}
+        kwargs = {
+            arg[len(key) + 1 :]: tf.constant(value)
+            for arg, value in inputs.items()
+            if arg.startswith(key + "/")
+        }
         for output, value in signature(**kwargs).items():
             outputs[f"{key}/{output}"] = value.numpy()
     return outputs
@@ -54,16 +57,19 @@ def write(name, seed=0):
     shutil.rmtree(os.path.dirname(prefix), ignore_errors=True)
     os.makedirs(os.path.dirname(prefix))
     tf.train.Checkpoint(model=model).write(prefix)
-    np.savez(expected, **{f"input:{k}": v for k, v in inputs.items()},
-             **{f"output:{k}": v for k, v in run_signatures(model, inputs).items()})
+    np.savez(
+        expected,
+        **{f"input:{k}": v for k, v in inputs.items()},
+        **{f"output:{k}": v for k, v in run_signatures(model, inputs).items()},
+    )
     return prefix
 
 
 def read_expected(name):
     """(inputs, outputs) dicts keyed `"signature/name"` from `expected.npz`."""
     with np.load(paths(name)[1]) as arrays:
-        inputs = {k[len("input:"):]: arrays[k] for k in arrays.files if k.startswith("input:")}
-        outputs = {k[len("output:"):]: arrays[k] for k in arrays.files if k.startswith("output:")}
+        inputs = {k[len("input:") :]: arrays[k] for k in arrays.files if k.startswith("input:")}
+        outputs = {k[len("output:") :]: arrays[k] for k in arrays.files if k.startswith("output:")}
     return inputs, outputs
 
 
@@ -75,8 +81,11 @@ def main(argv):
     del argv
     for name in FLAGS.names or sorted(goldens.GOLDENS):
         print(f"wrote {write(name)}", flush=True)
-    total = sum(os.path.getsize(os.path.join(root, f))
-                for root, _, files in os.walk(DIRECTORY) for f in files)
+    total = sum(
+        os.path.getsize(os.path.join(root, f))
+        for root, _, files in os.walk(DIRECTORY)
+        for f in files
+    )
     print(f"golden checkpoints: {total / 1e6:.2f} MB in all")
 
 

@@ -42,13 +42,17 @@ def test_hparams_are_the_constructor_defaults(name):
     entry = registry.get(name)
     parameters = dict(list(inspect.signature(entry.model_class.__init__).parameters.items())[1:])
     assert "env" in entry.runtime_args and set(entry.runtime_args) <= set(parameters)
-    expected = {key: p.default for key, p in parameters.items()
-                if p.kind in _NAMED and key not in entry.runtime_args}
+    expected = {
+        key: p.default
+        for key, p in parameters.items()
+        if p.kind in _NAMED and key not in entry.runtime_args
+    }
     assert dict(entry.hparams) == expected
     assert registry.resolve_hparams(name) == expected
 
-    key, default = next((k, v) for k, v in expected.items()
-                        if isinstance(v, int) and not isinstance(v, bool))
+    key, default = next(
+        (k, v) for k, v in expected.items() if isinstance(v, int) and not isinstance(v, bool)
+    )
     resolved = hparams_lib.resolve(entry.hparams, f"{key}={default + 1}")
     assert resolved == dict(expected, **{key: default + 1})
     with pytest.raises(ValueError, match="expected keys among"):
@@ -62,18 +66,21 @@ def trained(request, tmp_path_factory):
     """`(name, agent, export_dir, run)`: a tiny agent trained by the RL runner."""
     name = request.param
     run = RunDir(tmp_path_factory.mktemp(name) / "run")
-    agent, export_dir = rl.train_agent(name, threads=1, frames=FRAMES, model_dir=run.path,
-                                       seed=0, verbose=0)
+    agent, export_dir = rl.train_agent(
+        name, threads=1, frames=FRAMES, model_dir=run.path, seed=0, verbose=0
+    )
     return name, agent, export_dir, run
 
 
 def _time_steps(observations, step_type=ts.StepType.MID):
     """A batch of time steps (flat arrays) at `observations`."""
     batch = len(observations)
-    return {"step_type": np.full([batch], step_type, np.int32),
-            "reward": np.zeros([batch], np.float32),
-            "discount": np.ones([batch], np.float32),
-            "observation": observations}
+    return {
+        "step_type": np.full([batch], step_type, np.int32),
+        "reward": np.zeros([batch], np.float32),
+        "discount": np.ones([batch], np.float32),
+        "observation": observations,
+    }
 
 
 def _signature_inputs(time_steps):
@@ -107,11 +114,11 @@ def observations(trained):
     real, time_step = [], env.reset()
     while len(real) < 4 * BATCH:
         real.append(time_step.observation)
-        time_step = env.step(np.asarray(rng.integers(spec.minimum, spec.maximum + 1),
-                                        spec.dtype))
+        time_step = env.step(np.asarray(rng.integers(spec.minimum, spec.maximum + 1), spec.dtype))
     real = np.stack(real)
-    candidates = np.concatenate([real] + [rng.normal(0.0, scale, real.shape)
-                                          for scale in (1.0, 10.0, 100.0)]).astype(real.dtype)
+    candidates = np.concatenate(
+        [real] + [rng.normal(0.0, scale, real.shape) for scale in (1.0, 10.0, 100.0)]
+    ).astype(real.dtype)
     actions = _expected_actions(agent, _time_steps(candidates))
     by_action = [list(np.flatnonzero(actions == a)) for a in np.unique(actions)]
     assert len(by_action) > 1, f"the policy takes only action {actions[0]} on all candidates"
@@ -138,14 +145,13 @@ def test_trains_into_the_run_and_exports_a_version(trained):
     assert set(entry.signatures) <= set(loaded.signatures)
 
 
-def test_policy_loads_in_a_fresh_process_with_the_same_actions(trained, observations,
-                                                             tmp_path):
+def test_policy_loads_in_a_fresh_process_with_the_same_actions(trained, observations, tmp_path):
     _, agent, export_dir, _ = trained
     time_steps = _time_steps(observations)
     inputs = _signature_inputs(time_steps)
     outputs = fresh_process.signature_outputs(
-        export_dir, {"serving_default": inputs, "action": inputs, "get_train_step": {}},
-        tmp_path)
+        export_dir, {"serving_default": inputs, "action": inputs, "get_train_step": {}}, tmp_path
+    )
     expected = _expected_actions(agent, time_steps)
     assert expected.shape == (BATCH,) and len(set(expected)) > 1
     np.testing.assert_array_equal(outputs["serving_default"]["action"], expected)

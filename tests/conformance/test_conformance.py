@@ -16,17 +16,21 @@ import pytest
 import tensorflow as tf
 
 import export
+import tfgen.models
 from tests import fresh_process
 from tests.conformance import goldens
-import tfgen.models
 from tfgen import hparams, registry
 
 NAMES = goldens.model_names()
 # Synonyms the naming glossary (README) replaced, with the word to use instead.
-RETIRED_NAMES = {"num_classes": "num_labels, num_levels or num_categories",
-                 "num_bins": "num_levels", "vocab_size": "num_categories",
-                 "num_mixtures": "num_components", "num_blocks": "num_layers",
-                 "train_steps": "loss_steps"}
+RETIRED_NAMES = {
+    "num_classes": "num_labels, num_levels or num_categories",
+    "num_bins": "num_levels",
+    "vocab_size": "num_categories",
+    "num_mixtures": "num_components",
+    "num_blocks": "num_layers",
+    "train_steps": "loss_steps",
+}
 
 
 def _run_signatures(model, jit_compile=False):
@@ -52,8 +56,11 @@ def test_hyper_parameters_have_one_source(name):
     """registry defaults == constructor defaults == `get_config()` keys and values."""
     entry = registry.get(name)
     signature = inspect.signature(entry.model_class.__init__)
-    constructor = {key: p.default for key, p in signature.parameters.items()
-                   if p.default is not inspect.Parameter.empty}
+    constructor = {
+        key: p.default
+        for key, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
     assert dict(entry.hparams) == constructor
     assert entry.model_class().get_config() == hparams.to_json(constructor)
     assert set(goldens.build(name).get_config()) == set(constructor)
@@ -118,7 +125,9 @@ def test_export_loads_in_fresh_process(name, tmp_path):
     model = goldens.build(name)
     results = _run_signatures(model)
     path = export.export_model(model, str(tmp_path / name))
-    inputs = {key: {k: v.numpy() for k, v in kwargs.items()} for key, (kwargs, _) in results.items()}
+    inputs = {
+        key: {k: v.numpy() for k, v in kwargs.items()} for key, (kwargs, _) in results.items()
+    }
     actual = fresh_process.signature_outputs(path, inputs, tmp_path)
     fresh_process.assert_same_outputs(_outputs(results), actual)
 

@@ -18,8 +18,11 @@ MAX_BYTES = 5 * 1024 * 1024
 
 def test_every_model_has_a_golden_checkpoint_and_they_stay_small():
     assert sorted(os.listdir(golden_checkpoints.DIRECTORY)) == NAMES
-    total = sum(os.path.getsize(os.path.join(root, f))
-                for root, _, files in os.walk(golden_checkpoints.DIRECTORY) for f in files)
+    total = sum(
+        os.path.getsize(os.path.join(root, f))
+        for root, _, files in os.walk(golden_checkpoints.DIRECTORY)
+        for f in files
+    )
     assert total < MAX_BYTES, f"expected golden checkpoints under 5 MB, got {total} bytes"
 
 

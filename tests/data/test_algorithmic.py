@@ -31,7 +31,7 @@ def test_parity():
     np.testing.assert_array_equal(target, (inputs == 1).sum(1) % 2)
     assert 0.4 < target.mean() < 0.6
     # Set entries sit at random positions, not only at the front.
-    assert any((row != 0).any() and not (row[:(row != 0).sum()] != 0).all() for row in inputs)
+    assert any((row != 0).any() and not (row[: (row != 0).sum()] != 0).all() for row in inputs)
 
 
 def _decode_number(blocks):
@@ -90,11 +90,12 @@ def test_copy():
         lengths.add(length)
         assert 1 <= length <= max_len
         assert set(np.unique(inputs)) <= {0.0, 1.0} and set(np.unique(targets)) <= {0.0, 1.0}
-        assert not inputs[length, :num_bits].any() and not inputs[length + 1:].any()
-        np.testing.assert_array_equal(targets[length + 1:2 * length + 1],
-                                      inputs[:length, :num_bits])
+        assert not inputs[length, :num_bits].any() and not inputs[length + 1 :].any()
+        np.testing.assert_array_equal(
+            targets[length + 1 : 2 * length + 1], inputs[:length, :num_bits]
+        )
         expected_mask = np.zeros(steps)
-        expected_mask[length + 1:2 * length + 1] = 1
+        expected_mask[length + 1 : 2 * length + 1] = 1
         np.testing.assert_array_equal(mask, expected_mask)
         assert not targets[mask == 0].any()
         bits.append(inputs[:length, :num_bits])

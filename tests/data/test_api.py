@@ -38,7 +38,8 @@ def test_elements_match_info(name):
         assert spec.dtype == info.features[key].dtype
     batch = next(iter(batched))
     assert {key: value.shape.as_list() for key, value in batch.items()} == {
-        key: [3] + spec.shape.as_list() for key, spec in info.features.items()}
+        key: [3] + spec.shape.as_list() for key, spec in info.features.items()
+    }
 
 
 def test_info_fields():

@@ -13,8 +13,12 @@ SMALL = dict(clip_length=1024, hop_length=128, frame_length=256, num_mels=16)
 
 
 def _batch(split, size, **options):
-    return {k: v.numpy() for k, v in next(iter(data.load(
-        "audio", split, batch_size=size, **{**SMALL, **options}))).items()}
+    return {
+        k: v.numpy()
+        for k, v in next(
+            iter(data.load("audio", split, batch_size=size, **{**SMALL, **options}))
+        ).items()
+    }
 
 
 def test_registered_with_info():
@@ -35,12 +39,23 @@ def test_elements_shapes_ranges_and_fixed_content():
     # The clips are a function of a fixed seed: the load seed does not change them.
     again = _batch("test", 32)
     np.testing.assert_array_equal(batch["audio"], again["audio"])
-    shuffled = {k: v.numpy() for k, v in next(iter(data.load(
-        "audio", "train", batch_size=2048, seed=5, **SMALL))).items()}
+    shuffled = {
+        k: v.numpy()
+        for k, v in next(
+            iter(data.load("audio", "train", batch_size=2048, seed=5, **SMALL))
+        ).items()
+    }
     ordered = _batch("train", 2048)
-    ordered_train = {k: v.numpy() for k, v in next(iter(data.load(
-        "audio", "train", batch_size=2048, shuffle=False, **SMALL))).items()}
-    key = lambda a: sorted(map(bytes, a))
+    ordered_train = {
+        k: v.numpy()
+        for k, v in next(
+            iter(data.load("audio", "train", batch_size=2048, shuffle=False, **SMALL))
+        ).items()
+    }
+
+    def key(a):
+        return sorted(map(bytes, a))
+
     assert key(shuffled["audio"]) == key(ordered_train["audio"]) == key(ordered["audio"])
     assert not np.array_equal(shuffled["audio"], ordered_train["audio"])
 
@@ -55,7 +70,10 @@ def test_clips_are_periodic_audio_not_noise():
 def test_speakers_differ_in_timbre():
     """A nearest-centroid classifier on time-averaged log-mel features beats chance."""
     train, test = _batch("train", 512), _batch("test", 256)
-    features = lambda b: b["mel"].mean(axis=1) - b["mel"].mean(axis=(1, 2))[:, None]
+
+    def features(b):
+        return b["mel"].mean(axis=1) - b["mel"].mean(axis=(1, 2))[:, None]
+
     centroids = np.stack([features(train)[train["speaker"] == s].mean(0) for s in range(4)])
     distances = ((features(test)[:, None] - centroids[None]) ** 2).sum(-1)
     accuracy = np.mean(distances.argmin(1) == test["speaker"])
@@ -71,8 +89,9 @@ def test_mu_law_matches_the_paper_formula():
     assert codes[0] == 0 and codes[-1] == 255 and codes[1000] in (127, 128)
     decoded = audio.mu_law_decode(codes).numpy()
     y = codes / 127.5 - 1
-    np.testing.assert_allclose(decoded, np.sign(y) * ((1 + 255) ** np.abs(y) - 1) / 255,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        decoded, np.sign(y) * ((1 + 255) ** np.abs(y) - 1) / 255, rtol=1e-5, atol=1e-6
+    )
     # Quantisation error is small where the signal is small (the point of companding).
     small = np.abs(x) < 0.01
     assert np.max(np.abs(decoded - x)[small]) < 3e-4
@@ -81,24 +100,36 @@ def test_mu_law_matches_the_paper_formula():
 
 def test_log_mel_frames_locate_a_pure_tone():
     t = np.arange(4096) / 16000.0
-    mels = [audio.log_mel_frames(np.sin(2 * np.pi * f * t).astype(np.float32),
-                                 frame_length=512, hop_length=256, num_mels=32).numpy()
-            for f in (300.0, 3000.0)]
+    mels = [
+        audio.log_mel_frames(
+            np.sin(2 * np.pi * f * t).astype(np.float32),
+            frame_length=512,
+            hop_length=256,
+            num_mels=32,
+        ).numpy()
+        for f in (300.0, 3000.0)
+    ]
     assert mels[0].shape == (16, 32)
     low, high = (m[4:12].mean(0).argmax() for m in mels)
     assert low < high
     # The band with the most energy contains the tone (mel scale of the filterbank).
-    edges = 700 * (10 ** (np.linspace(2595 * np.log10(1 + 40 / 700),
-                                      2595 * np.log10(1 + 7600 / 700), 34) / 2595) - 1)
+    edges = 700 * (
+        10
+        ** (np.linspace(2595 * np.log10(1 + 40 / 700), 2595 * np.log10(1 + 7600 / 700), 34) / 2595)
+        - 1
+    )
     assert edges[low] < 300 < edges[low + 2] and edges[high] < 3000 < edges[high + 2]
 
 
-@pytest.mark.parametrize("options,match", [
-    ({"clip_length": 1000}, "multiple of hop_length"),
-    ({"num_speakers": 9}, "num_speakers"),
-    ({"num_mels": 0}, "num_mels"),
-    ({"speech": "yes"}, "speech"),
-])
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"clip_length": 1000}, "multiple of hop_length"),
+        ({"num_speakers": 9}, "num_speakers"),
+        ({"num_mels": 0}, "num_mels"),
+        ({"speech": "yes"}, "speech"),
+    ],
+)
 def test_bad_options(options, match):
     with pytest.raises(ValueError, match=match):
         data.info("audio", **{**SMALL, **options})

@@ -37,10 +37,13 @@ def _row_indices(raw_images, images):
     return np.array([lookup[image[..., 0].astype(np.uint8).tobytes()] for image in images])
 
 
-@pytest.mark.parametrize("name, sizes, per_class", [
-    ("mnist", {"train": 4000, "test": 1000}, {"train": 400, "test": 100}),
-    ("digits", {"train": 1437, "test": 360}, {"train": None, "test": 36}),
-])
+@pytest.mark.parametrize(
+    "name, sizes, per_class",
+    [
+        ("mnist", {"train": 4000, "test": 1000}, {"train": 400, "test": 100}),
+        ("digits", {"train": 1437, "test": 360}, {"train": None, "test": 36}),
+    ],
+)
 def test_fixed_split(name, sizes, per_class, mnist_raw, digits_raw):
     raw_images, raw_labels = mnist_raw if name == "mnist" else digits_raw
     assert len({image.astype(np.uint8).tobytes() for image in raw_images}) == len(raw_images)
@@ -80,8 +83,10 @@ def test_digits_static_binarisation(digits_raw):
     assert set(np.unique(binary["image"])) == {0, 1}
 
 
-@pytest.mark.parametrize("name, levels, native", [
-    ("mnist", 4, 256), ("mnist", 256, 256), ("mnist", 2, 256), ("digits", 5, 17)])
+@pytest.mark.parametrize(
+    "name, levels, native",
+    [("mnist", 4, 256), ("mnist", 256, 256), ("mnist", 2, 256), ("digits", 5, 17)],
+)
 def test_grey_levels(name, levels, native):
     raw = _load(name, "test", view="grey")["image"]
     assert raw.max() <= native - 1
@@ -126,13 +131,24 @@ def test_repeat_reshuffles_each_repetition():
 
 
 def test_dynamic_binarisation(mnist_raw):
-    dataset = data.load("mnist", "train", batch_size=4000, shuffle=False,
-                        view="binary_dynamic", seed=7)
+    dataset = data.load(
+        "mnist", "train", batch_size=4000, shuffle=False, view="binary_dynamic", seed=7
+    )
     epoch0, epoch1 = (next(iter(dataset))["image"].numpy() for _ in range(2))
-    replay = next(iter(data.load("mnist", "train", batch_size=4000, shuffle=False,
-                                 view="binary_dynamic", seed=7)))["image"].numpy()
-    other_seed = next(iter(data.load("mnist", "train", batch_size=4000, shuffle=False,
-                                     view="binary_dynamic", seed=8)))["image"].numpy()
+    replay = next(
+        iter(
+            data.load(
+                "mnist", "train", batch_size=4000, shuffle=False, view="binary_dynamic", seed=7
+            )
+        )
+    )["image"].numpy()
+    other_seed = next(
+        iter(
+            data.load(
+                "mnist", "train", batch_size=4000, shuffle=False, view="binary_dynamic", seed=8
+            )
+        )
+    )["image"].numpy()
     grey = _load("mnist", "train", view="grey", shuffle=False)["image"]
     assert set(np.unique(epoch0)) == {0, 1}
     np.testing.assert_array_equal(epoch0, replay)

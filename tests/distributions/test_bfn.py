@@ -40,8 +40,9 @@ def _ref_bin_probs(mean, std, num_bins):
     centres = (2 * k - 1) / num_bins - 1
     left, right = centres - 1.0 / num_bins, centres + 1.0 / num_bins
     left[0], right[-1] = -np.inf, np.inf
-    return (stats.norm.cdf(right, mean[..., None], std[..., None])
-            - stats.norm.cdf(left, mean[..., None], std[..., None]))
+    return stats.norm.cdf(right, mean[..., None], std[..., None]) - stats.norm.cdf(
+        left, mean[..., None], std[..., None]
+    )
 
 
 def _ref_discretised_output(mu, t, out, sigma_1, num_bins, t_min=1e-6):
@@ -68,14 +69,17 @@ def _tf(*arrays):
 def test_continuous_schedule_and_flow():
     flow = bfn.ContinuousBFN(SIGMA_1)
     t = np.linspace(0, 1, 11)
-    np.testing.assert_allclose(flow.gamma(tf.constant(t, tf.float32)), _ref_gamma(t, SIGMA_1),
-                               rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(flow.beta(tf.constant(t, tf.float32)),
-                               SIGMA_1 ** (-2 * t) - 1, rtol=1e-5)
+    np.testing.assert_allclose(
+        flow.gamma(tf.constant(t, tf.float32)), _ref_gamma(t, SIGMA_1), rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        flow.beta(tf.constant(t, tf.float32)), SIGMA_1 ** (-2 * t) - 1, rtol=1e-5
+    )
     # alpha_i = beta(t_i) - beta(t_{i-1}).
     i = np.arange(1, 8.0)
-    np.testing.assert_allclose(flow.alpha(tf.constant(i), 7.0), _ref_alpha_continuous(i, 7, SIGMA_1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        flow.alpha(tf.constant(i), 7.0), _ref_alpha_continuous(i, 7, SIGMA_1), rtol=1e-5
+    )
     x, eps = RNG.uniform(-1, 1, [4, 3]), RNG.randn(4, 3)
     tb = np.array([0.0, 0.2, 0.7, 1.0])
     gamma = _ref_gamma(tb, SIGMA_1)[:, None]
@@ -93,18 +97,21 @@ def test_continuous_losses_match_reference():
     x_hat = _ref_x_hat(mu, t[:, None], eps_hat, SIGMA_1)
     np.testing.assert_allclose(flow.output_mean(*_tf(mu, t, eps_hat)), x_hat, rtol=1e-4, atol=1e-5)
     expected_inf = -math.log(SIGMA_1) * SIGMA_1 ** (-2 * t[:, None]) * (x - x_hat) ** 2
-    np.testing.assert_allclose(flow.continuous_time_loss(*_tf(x, mu, t, eps_hat)), expected_inf,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        flow.continuous_time_loss(*_tf(x, mu, t, eps_hat)), expected_inf, rtol=1e-4, atol=1e-5
+    )
     expected_n = n / 2 * _ref_alpha_continuous(i, n, SIGMA_1)[:, None] * (x - x_hat) ** 2
     np.testing.assert_allclose(
-        flow.discrete_time_loss(*_tf(x, mu, t, eps_hat, i), n), expected_n, rtol=1e-4, atol=1e-5)
+        flow.discrete_time_loss(*_tf(x, mu, t, eps_hat, i), n), expected_n, rtol=1e-4, atol=1e-5
+    )
     # L^r: the bin of x under N(x_hat(theta, 1), sigma_1^2), outer bins extended.
     x_hat_1 = _ref_x_hat(mu, 1.0, eps_hat, SIGMA_1)
     probs = _ref_bin_probs(x_hat_1, np.full_like(x_hat_1, SIGMA_1), 16)
     k = np.round((x + 1) * 8 - 0.5).astype(int)
     expected_r = -np.log(np.maximum(np.take_along_axis(probs, k[..., None], -1)[..., 0], 1e-10))
-    np.testing.assert_allclose(flow.reconstruction_loss(*_tf(x, mu, eps_hat)), expected_r,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        flow.reconstruction_loss(*_tf(x, mu, eps_hat)), expected_r, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_continuous_bayesian_update_moments():
@@ -114,7 +121,8 @@ def test_continuous_bayesian_update_moments():
     y = flow.sender_sample(tf.constant(x), tf.constant(alpha), eps)
     mu_new, rho_new = flow.bayesian_update((tf.constant(mu), tf.constant(rho)), y, alpha)
     assert float(rho_new) == pytest.approx(rho + alpha)
-    # Eq. 49-50 and the update distribution (Eq. 52): mu' ~ N((mu rho + x alpha)/rho', alpha/rho'^2).
+    # Eq. 49-50 and the update distribution (Eq. 52):
+    # mu' ~ N((mu rho + x alpha)/rho', alpha/rho'^2).
     np.testing.assert_allclose(np.mean(mu_new), (mu * rho + x * alpha) / (rho + alpha), atol=3e-3)
     np.testing.assert_allclose(np.var(mu_new), alpha / (rho + alpha) ** 2, rtol=2e-2)
 
@@ -137,23 +145,35 @@ def test_discretised_output_and_losses_match_reference():
     np.testing.assert_allclose(flow.k_hat(flow.output_probs(*_tf(mu, t, out))), k_hat, atol=1e-5)
     np.testing.assert_allclose(
         flow.continuous_time_loss(*_tf(x, mu, t, out)),
-        -math.log(SIGMA_1) * SIGMA_1 ** (-2 * t[:, None]) * (x - k_hat) ** 2, rtol=2e-4, atol=1e-4)
-    # L^n: n [ln p_S(y | x; alpha) - ln sum_k p_O(k) N(y | k_c, 1/alpha)], y = x + eps / sqrt(alpha).
+        -math.log(SIGMA_1) * SIGMA_1 ** (-2 * t[:, None]) * (x - k_hat) ** 2,
+        rtol=2e-4,
+        atol=1e-4,
+    )
+    # L^n: n [ln p_S(y | x; alpha) - ln sum_k p_O(k) N(y | k_c, 1/alpha)],
+    # y = x + eps / sqrt(alpha).
     alpha = _ref_alpha_continuous(i, n, SIGMA_1)[:, None]
     y = x + eps / np.sqrt(alpha)
     std = 1 / np.sqrt(alpha)
     log_sender = stats.norm.logpdf(y, x, std)
     log_receiver = special.logsumexp(
-        np.log(probs) + stats.norm.logpdf(y[..., None], _ref_centres(K), std[..., None]), axis=-1)
-    np.testing.assert_allclose(flow.discrete_time_loss(*_tf(x, mu, t, out, i), n, _tf(eps)[0]),
-                               n * (log_sender - log_receiver), rtol=1e-3, atol=2e-3)
+        np.log(probs) + stats.norm.logpdf(y[..., None], _ref_centres(K), std[..., None]), axis=-1
+    )
+    np.testing.assert_allclose(
+        flow.discrete_time_loss(*_tf(x, mu, t, out, i), n, _tf(eps)[0]),
+        n * (log_sender - log_receiver),
+        rtol=1e-3,
+        atol=2e-3,
+    )
     gamma_1 = _ref_gamma(1.0, SIGMA_1)
     mu_1 = gamma_1 * x + np.sqrt(gamma_1 * (1 - gamma_1)) * RNG.randn(5, 4)
     probs_1 = _ref_discretised_output(mu_1, 1.0, out, SIGMA_1, K)
     k = np.round((x + 1) * K / 2 - 0.5).astype(int)
-    np.testing.assert_allclose(flow.reconstruction_loss(*_tf(x, mu_1, out)),
-                               -np.log(np.take_along_axis(probs_1, k[..., None], -1)[..., 0]),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        flow.reconstruction_loss(*_tf(x, mu_1, out)),
+        -np.log(np.take_along_axis(probs_1, k[..., None], -1)[..., 0]),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 # ------------------------------------------------------------------ discrete
@@ -161,7 +181,7 @@ def _ref_discrete_losses(x, t, logits, i, n, eps, K, beta_1):
     e_x = np.eye(K)[x]
     p = _ref_softmax(logits)
     l_inf = K * beta_1 * t[:, None] * np.sum((e_x - p) ** 2, -1)
-    alpha = beta_1 * (2 * i - 1) / n ** 2
+    alpha = beta_1 * (2 * i - 1) / n**2
     a = alpha[:, None, None]
     y = a * (K * e_x - 1) + np.sqrt(a * K) * eps
     std = np.sqrt(a * K)
@@ -186,16 +206,18 @@ def test_discrete_losses_match_reference(K, beta_1):
     theta = tf.fill([4, 3, K], 1.0 / K)  # Unused by the losses.
     xt = tf.constant(x, tf.int32)
     tt, lt, it, et = _tf(t, logits, i, eps)
-    np.testing.assert_allclose(flow.continuous_time_loss(xt, theta, tt, lt), l_inf, rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(flow.discrete_time_loss(xt, theta, tt, lt, it, n, et), l_n,
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        flow.continuous_time_loss(xt, theta, tt, lt), l_inf, rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        flow.discrete_time_loss(xt, theta, tt, lt, it, n, et), l_n, rtol=1e-4, atol=1e-4
+    )
     np.testing.assert_allclose(flow.reconstruction_loss(xt, theta, lt), l_r, rtol=1e-5)
     # Flow: theta = softmax(y), y ~ N(beta(t)(K e_x - 1), beta(t) K I), beta(t) = beta_1 t^2.
     beta = beta_1 * t[:, None, None] ** 2
     expected = _ref_softmax(beta * (K * np.eye(K)[x] - 1) + np.sqrt(beta * K) * eps)
     np.testing.assert_allclose(flow.flow_sample(xt, tt, et), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(flow.alpha(it, n), beta_1 * (2 * i - 1) / n ** 2, rtol=1e-6)
+    np.testing.assert_allclose(flow.alpha(it, n), beta_1 * (2 * i - 1) / n**2, rtol=1e-6)
 
 
 def test_discrete_bayesian_update():
@@ -229,7 +251,9 @@ def test_continuous_flow_equals_sequential_updates():
     size, n, k = 50000, 10, 6
     x = tf.fill([size], 0.35)
     mu, _ = _sequential(flow, x, flow.prior([size]), k, n, seed=11)
-    one_shot = flow.flow_sample(x, tf.fill([size], k / n), tf.random.stateless_normal([size], [5, 5]))
+    one_shot = flow.flow_sample(
+        x, tf.fill([size], k / n), tf.random.stateless_normal([size], [5, 5])
+    )
     gamma = _ref_gamma(k / n, SIGMA_1)
     for sample in (mu.numpy(), one_shot.numpy()):
         np.testing.assert_allclose(sample.mean(), gamma * 0.35, atol=4e-3)
@@ -244,8 +268,9 @@ def test_discrete_flow_equals_sequential_updates(K, beta_1):
     size, n, k = 40000, 8, 5
     x = tf.fill([size], 1)
     (theta,) = _sequential(flow, x, flow.prior([size]), k, n, seed=21)
-    one_shot = flow.flow_sample(x, tf.fill([size], k / n),
-                                tf.random.stateless_normal([size, K], [6, 6]))
+    one_shot = flow.flow_sample(
+        x, tf.fill([size], k / n), tf.random.stateless_normal([size, K], [6, 6])
+    )
     seq, flw = theta.numpy(), one_shot.numpy()
     np.testing.assert_allclose(seq.sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(seq.mean(0), flw.mean(0), atol=6e-3)
@@ -266,10 +291,12 @@ def _sender_quadrature(noise_shape, points):
 
 def _expected_losses(flow, x, out_fn, n_values, size, noise_shape, points=12):
     """E[L^n] (exhaustive i, MC over the flow, quadrature over the sender) and E[L^inf]."""
+
     def flow_and_output(t, seed):
         xs = tf.fill([t.shape[0]], x)
-        theta = flow.flow_sample(xs, t, tf.random.stateless_normal([t.shape[0], *noise_shape],
-                                                                  [seed, 1]))
+        theta = flow.flow_sample(
+            xs, t, tf.random.stateless_normal([t.shape[0], *noise_shape], [seed, 1])
+        )
         return xs, theta, out_fn(theta, t)
 
     t = tf.constant((np.arange(size) + 0.5) / size, tf.float32)
@@ -282,9 +309,20 @@ def _expected_losses(flow, x, out_fn, n_values, size, noise_shape, points=12):
         i = np.repeat(np.arange(1, n + 1), size // n).astype(np.float32)
         t = tf.constant((i - 1) / n)
         xs, theta, out = flow_and_output(t, 8)
-        per_node = [tf.reduce_mean(flow.discrete_time_loss(
-            xs, theta, t, out, tf.constant(i), float(n),
-            tf.broadcast_to(node, [len(i), *noise_shape]))) for node in nodes]
+        per_node = [
+            tf.reduce_mean(
+                flow.discrete_time_loss(
+                    xs,
+                    theta,
+                    t,
+                    out,
+                    tf.constant(i),
+                    float(n),
+                    tf.broadcast_to(node, [len(i), *noise_shape]),
+                )
+            )
+            for node in nodes
+        ]
         l_n.append(float(np.dot(weights, per_node)))
     return l_inf, np.array(l_n)
 
@@ -298,7 +336,7 @@ def _check_convergence(l_inf, l_n, tolerance):
 def test_continuous_n_step_loss_approaches_continuous_time_loss():
     flow = bfn.ContinuousBFN(SIGMA_1)
     # Network: eps_hat = 0.3 mu (x_hat is a shrunk rescaling of the input mean).
-    l_inf, l_n = _expected_losses(flow, 0.4, lambda mu, t: 0.3 * mu, [1, 4, 64, 256], 2 ** 14, [])
+    l_inf, l_n = _expected_losses(flow, 0.4, lambda mu, t: 0.3 * mu, [1, 4, 64, 256], 2**14, [])
     _check_convergence(l_inf, l_n, 0.03)
 
 
@@ -306,7 +344,7 @@ def test_discretised_n_step_loss_approaches_continuous_time_loss():
     flow = bfn.DiscretisedBFN(4, 0.1)
     x = float(_ref_centres(4)[2])
     out_fn = lambda mu, t: tf.stack([0.3 * mu, tf.zeros_like(mu)], -1)  # noqa: E731
-    l_inf, l_n = _expected_losses(flow, x, out_fn, [1, 4, 64, 256], 2 ** 14, [])
+    l_inf, l_n = _expected_losses(flow, x, out_fn, [1, 4, 64, 256], 2**14, [])
     _check_convergence(l_inf, l_n, 0.05)
 
 
@@ -314,7 +352,7 @@ def test_discrete_n_step_loss_approaches_continuous_time_loss():
     flow = bfn.DiscreteBFN(3, 4.0)
     # Network: p_O = a tempered copy of the input theta.
     out_fn = lambda theta, t: 0.5 * tf.math.log(theta)  # noqa: E731
-    l_inf, l_n = _expected_losses(flow, 1, out_fn, [1, 4, 64, 256], 2 ** 12, [3], points=6)
+    l_inf, l_n = _expected_losses(flow, 1, out_fn, [1, 4, 64, 256], 2**12, [3], points=6)
     _check_convergence(l_inf, l_n, 0.05)
 
 
@@ -323,8 +361,9 @@ def test_sampling_loop_with_oracle_network_recovers_data():
     """With a network that outputs the data, n-step sampling returns the data (all families)."""
     data = tf.constant([[0, 3], [2, 1]], tf.int32)
     discrete = bfn.DiscreteBFN(4, 3.0)
-    sample = discrete.sample(lambda theta, t: 30.0 * tf.one_hot(data, 4), [2, 2], 10,
-                             tf.constant(3, tf.int64))
+    sample = discrete.sample(
+        lambda theta, t: 30.0 * tf.one_hot(data, 4), [2, 2], 10, tf.constant(3, tf.int64)
+    )
     np.testing.assert_array_equal(sample, data)
     discretised = bfn.DiscretisedBFN(4, 0.05)
     centres = tf.gather(bfn.bin_centres(4), data)
@@ -332,14 +371,21 @@ def test_sampling_loop_with_oracle_network_recovers_data():
     def oracle(mu, t):  # mu_eps such that mu_x = x, tiny sigma_x.
         gamma = discretised.gamma(t)[:, None]
         scale = tf.sqrt((1 - gamma) / tf.maximum(gamma, 1e-6))
-        return tf.stack([(mu / tf.maximum(gamma, 1e-6) - centres) / tf.maximum(scale, 1e-6),
-                         tf.fill(tf.shape(mu), -8.0)], -1)
+        return tf.stack(
+            [
+                (mu / tf.maximum(gamma, 1e-6) - centres) / tf.maximum(scale, 1e-6),
+                tf.fill(tf.shape(mu), -8.0),
+            ],
+            -1,
+        )
 
-    np.testing.assert_array_equal(discretised.sample(oracle, [2, 2], 10, tf.constant(4, tf.int64)),
-                                  data)
+    np.testing.assert_array_equal(
+        discretised.sample(oracle, [2, 2], 10, tf.constant(4, tf.int64)), data
+    )
     continuous = bfn.ContinuousBFN(0.05)
-    x_hat = continuous.sample(lambda mu, t: tf.zeros_like(mu), [3000, 1], 50,
-                              tf.constant(5, tf.int64))
+    x_hat = continuous.sample(
+        lambda mu, t: tf.zeros_like(mu), [3000, 1], 50, tf.constant(5, tf.int64)
+    )
     # eps_hat = 0 predicts x_hat = mu / gamma: the samples stay centred with bounded spread.
     assert abs(float(tf.reduce_mean(x_hat))) < 0.1 and float(tf.reduce_max(tf.abs(x_hat))) <= 1.0
 
@@ -349,7 +395,7 @@ def test_noise_helpers_same_with_and_without_xla():
     fns = {"uniform": noise.uniform_from_seed, "normal": noise.normal_from_seed}
     for name, fn in fns.items():
         plain = fn([1000], seed).numpy()
-        xla = tf.function(lambda s: fn([1000], s), jit_compile=True)(seed).numpy()
+        xla = tf.function(lambda s, fn=fn: fn([1000], s), jit_compile=True)(seed).numpy()
         np.testing.assert_allclose(plain, xla, rtol=1e-5, atol=1e-6, err_msg=name)
     u = noise.uniform_from_seed([100000], seed).numpy()
     assert 0 < u.min() and u.max() < 1 and abs(u.mean() - 0.5) < 0.005

@@ -14,7 +14,10 @@ def _reference_log_prob(x, logits, locs, log_scales, num_levels):
     half = 1.0 / (num_levels - 1)
     centre = np.round((x + 1) / (2 * half)) * 2 * half - 1
     scales = np.exp(log_scales.astype(np.float64))
-    cdf = lambda v: stats.logistic.cdf(v, loc=locs, scale=scales)
+
+    def cdf(v):
+        return stats.logistic.cdf(v, loc=locs, scale=scales)
+
     upper = np.where(centre[..., None] >= 1 - half / 2, 1.0, cdf(centre[..., None] + half))
     lower = np.where(centre[..., None] <= -1 + half / 2, 0.0, cdf(centre[..., None] - half))
     return np.log(np.sum(weights * (upper - lower), axis=-1))
@@ -22,9 +25,11 @@ def _reference_log_prob(x, logits, locs, log_scales, num_levels):
 
 def _params(batch, k, seed, scale_range=(-4.0, 0.0)):
     rng = np.random.RandomState(seed)
-    return (rng.randn(batch, k).astype(np.float32),
-            rng.uniform(-1.2, 1.2, (batch, k)).astype(np.float32),
-            rng.uniform(*scale_range, (batch, k)).astype(np.float32))
+    return (
+        rng.randn(batch, k).astype(np.float32),
+        rng.uniform(-1.2, 1.2, (batch, k)).astype(np.float32),
+        rng.uniform(*scale_range, (batch, k)).astype(np.float32),
+    )
 
 
 @pytest.mark.parametrize("num_levels", [256, 16])
@@ -70,10 +75,10 @@ def test_samples_follow_the_bin_probabilities():
     samples = dist.sample(20000, seed=(1, 2)).numpy()
     centres = np.linspace(-1, 1, num_levels)
     assert np.all(np.isin(np.round(samples, 5), np.round(centres, 5)))
-    counts = np.bincount(np.round((samples + 1) * (num_levels - 1) / 2).astype(int),
-                         minlength=num_levels)
-    expected = np.exp(_reference_log_prob(centres, logits[0], locs[0], log_scales[0],
-                                          num_levels))
+    counts = np.bincount(
+        np.round((samples + 1) * (num_levels - 1) / 2).astype(int), minlength=num_levels
+    )
+    expected = np.exp(_reference_log_prob(centres, logits[0], locs[0], log_scales[0], num_levels))
     np.testing.assert_allclose(counts / counts.sum(), expected, atol=0.015)
 
 
@@ -81,7 +86,10 @@ def test_sample_from_uniform_is_the_same_under_xla():
     logits, locs, log_scales = _params(32, 4, seed=5)
     dist = DiscretizedLogisticMixture(logits, locs, log_scales)
     u = np.random.RandomState(0).uniform(0.01, 0.99, (2, 32)).astype(np.float32)
-    fn = lambda: dist.to_bins(dist.sample_from_uniform(u[0], u[1], temperature=0.8))
+
+    def fn():
+        return dist.to_bins(dist.sample_from_uniform(u[0], u[1], temperature=0.8))
+
     np.testing.assert_array_equal(fn().numpy(), tf.function(fn, jit_compile=True)().numpy())
 
 

@@ -46,18 +46,23 @@ def test_gradients_equal_tfp_mixture_same_family(k, d, seed):
     cotangent = tf.constant(np.random.default_rng(seed + 10).normal(size=(6, d)))
 
     def tfp_dist(lg, mu, sigma):
-        return tfd.MixtureSameFamily(tfd.Categorical(logits=lg),
-                                     tfd.Independent(tfd.Normal(mu, sigma), 1),
-                                     reparameterize=True)
+        return tfd.MixtureSameFamily(
+            tfd.Categorical(logits=lg),
+            tfd.Independent(tfd.Normal(mu, sigma), 1),
+            reparameterize=True,
+        )
 
     x = tfp_dist(logits, loc, scale).sample(seed=(seed, 7))
     expected = _gradients(
         lambda lg, mu, sigma: tf.reduce_sum(
-            cotangent * tfp_dist(lg, mu, sigma)._reparameterize_sample(x, [d])),
-        [logits, loc, scale])
+            cotangent * tfp_dist(lg, mu, sigma)._reparameterize_sample(x, [d])
+        ),
+        [logits, loc, scale],
+    )
     actual = _gradients(
         lambda lg, mu, sigma: tf.reduce_sum(cotangent * reparameterize(x, lg, mu, sigma)),
-        [logits, loc, scale])
+        [logits, loc, scale],
+    )
     for name, e, a in zip(("logits", "loc", "scale"), expected, actual):
         np.testing.assert_allclose(a, e, rtol=1e-9, atol=1e-10, err_msg=name)
 
@@ -69,9 +74,11 @@ def test_gradients_equal_tfp_through_public_sample():
     params = [tf.constant(p) for p in (logits, loc, scale)]
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(params)
-        x = tfd.MixtureSameFamily(tfd.Categorical(logits=params[0]),
-                                  tfd.Independent(tfd.Normal(params[1], params[2]), 1),
-                                  reparameterize=True).sample(seed=(3, 4))
+        x = tfd.MixtureSameFamily(
+            tfd.Categorical(logits=params[0]),
+            tfd.Independent(tfd.Normal(params[1], params[2]), 1),
+            reparameterize=True,
+        ).sample(seed=(3, 4))
         expected_loss = tf.reduce_sum(weights * tf.sin(x))
         actual_loss = tf.reduce_sum(weights * tf.sin(reparameterize(x, *params)))
     for e, a in zip(tape.gradient(expected_loss, params), tape.gradient(actual_loss, params)):
@@ -97,8 +104,8 @@ def _np_forward_substitution(x, logits, loc, scale, h=1e-6):
 
     def cdf(x_, theta_):
         lg = theta_[:k]
-        mu = theta_[k:k + k * d_size].reshape(k, d_size)
-        sigma = theta_[k + k * d_size:].reshape(k, d_size)
+        mu = theta_[k : k + k * d_size].reshape(k, d_size)
+        sigma = theta_[k + k * d_size :].reshape(k, d_size)
         return _np_conditional_cdf(x_, lg, mu, sigma)
 
     def central(fn, v, i):
@@ -107,8 +114,9 @@ def _np_forward_substitution(x, logits, loc, scale, h=1e-6):
         return (fn(v + e) - fn(v - e)) / (2 * h)
 
     df_dx = np.stack([central(lambda v: cdf(v, theta), x, j) for j in range(d_size)], axis=1)
-    df_dtheta = np.stack([central(lambda v: cdf(x, v), theta, p) for p in range(theta.size)],
-                         axis=1)
+    df_dtheta = np.stack(
+        [central(lambda v: cdf(x, v), theta, p) for p in range(theta.size)], axis=1
+    )
     dx = np.zeros((d_size, theta.size))
     for d in range(d_size):  # forward substitution down the lower-triangular Jacobian
         dx[d] = -(df_dtheta[d] + df_dx[d, :d] @ dx[:d]) / df_dx[d, d]
@@ -125,23 +133,30 @@ def test_gradients_equal_numpy_forward_substitution(k, d, seed):
     rows = []
     for i in range(d):  # d x_i / d theta by backpropagating the basis vector e_i
         e_i = tf.one_hot([i], d, dtype=tf.float64)
-        grads = _gradients(lambda lg, mu, sigma: tf.reduce_sum(
-            e_i * reparameterize(x, lg, mu, sigma)), [logits, loc, scale])
+        grads = _gradients(
+            lambda lg, mu, sigma, e_i=e_i: tf.reduce_sum(e_i * reparameterize(x, lg, mu, sigma)),
+            [logits, loc, scale],
+        )
         rows.append(np.concatenate([g.ravel() for g in grads]))
     np.testing.assert_allclose(np.stack(rows), expected, rtol=1e-5, atol=1e-6)
 
 
 # 1-D: pathwise gradient of E[f(x)] against finite differences of quadrature ----
 def _f(x):
-    return np.sin(2.0 * x) + x ** 2
+    return np.sin(2.0 * x) + x**2
 
 
 def _quadrature_expectation(logits, loc, scale):
     w = special.softmax(logits)
     total = 0.0
     for wk, mu, sigma in zip(w, loc, scale):
-        value, _ = integrate.quad(lambda x: _f(x) * stats.norm.pdf(x, mu, sigma), -np.inf, np.inf,
-                                  epsabs=1e-12, epsrel=1e-12)
+        value, _ = integrate.quad(
+            lambda x, mu=mu, sigma=sigma: _f(x) * stats.norm.pdf(x, mu, sigma),
+            -np.inf,
+            np.inf,
+            epsabs=1e-12,
+            epsrel=1e-12,
+        )
         total += wk * value
     return total
 
@@ -167,7 +182,8 @@ def test_1d_expectation_gradient_matches_quadrature():
 
     def estimate(lg, mu, sigma):
         x = MixtureOfDiagonalGaussians(lg, mu[:, None], sigma[:, None]).sample(
-            seed=11, sample_shape=[num_samples])[:, 0]
+            seed=11, sample_shape=[num_samples]
+        )[:, 0]
         return tf.reduce_mean(tf.sin(2.0 * x) + tf.square(x))
 
     actual = _gradients(estimate, theta)
@@ -194,7 +210,8 @@ def test_single_component_is_the_gaussian_reparameterisation():
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([loc, scale, logits])
         x = MixtureOfDiagonalGaussians(logits, loc, scale).sample_from_noise(
-            tf.constant([0.4], tf.float64), eps)
+            tf.constant([0.4], tf.float64), eps
+        )
         total = tf.reduce_sum(x)
     np.testing.assert_allclose(x.numpy(), (loc[:, 0] + scale[:, 0] * eps).numpy())
     np.testing.assert_allclose(tape.gradient(total, loc).numpy(), np.ones([1, 1, 2]))
@@ -205,21 +222,25 @@ def test_single_component_is_the_gaussian_reparameterisation():
 def test_log_prob_equals_tfp():
     logits, loc, scale = _random_mixture(9, 4, 3, 5)
     x = np.random.default_rng(1).normal(size=(4, 5))
-    expected = tfd.MixtureSameFamily(tfd.Categorical(logits=logits),
-                                     tfd.Independent(tfd.Normal(loc, scale), 1)).log_prob(x)
+    expected = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=logits), tfd.Independent(tfd.Normal(loc, scale), 1)
+    ).log_prob(x)
     actual = MixtureOfDiagonalGaussians(logits, loc, scale).log_prob(x)
     np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-10)
 
 
 def test_samples_have_the_mixture_moments():
     logits, loc, scale = _random_mixture(12, 1, 3, 2)
-    x = MixtureOfDiagonalGaussians(logits[0], loc[0], scale[0]).sample(
-        seed=5, sample_shape=[50_000]).numpy()
+    x = (
+        MixtureOfDiagonalGaussians(logits[0], loc[0], scale[0])
+        .sample(seed=5, sample_shape=[50_000])
+        .numpy()
+    )
     w = special.softmax(logits[0])
     mean = w @ loc[0]
     second = w @ (loc[0] ** 2 + scale[0] ** 2)
     np.testing.assert_allclose(x.mean(0), mean, atol=0.03)
-    np.testing.assert_allclose((x ** 2).mean(0), second, atol=0.08)
+    np.testing.assert_allclose((x**2).mean(0), second, atol=0.08)
 
 
 def test_stateless_noise_is_the_same_under_xla():

@@ -30,11 +30,21 @@ INPUTS = {
     "sample": {"label": LABELS, "seed": np.int64(42), "temperature": np.float32(1.0)},
 }
 
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("train") / "run")
-    training.train("pixelcnn", "digits", steps=4, batch_size=8, model_dir=path, hparams=TINY,
-                   checkpoint_every=2, eval_batches=0, verbose=0)
+    training.train(
+        "pixelcnn",
+        "digits",
+        steps=4,
+        batch_size=8,
+        model_dir=path,
+        hparams=TINY,
+        checkpoint_every=2,
+        eval_batches=0,
+        verbose=0,
+    )
     return path
 
 
@@ -45,15 +55,25 @@ def _env():
 
 
 def _export_cli(*flags, cwd):
-    return subprocess.run([sys.executable, "-m", "export", "--model", "pixelcnn", *flags],
-                          cwd=cwd, env=_env(), capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "export", "--model", "pixelcnn", *flags],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def _outputs(model, jit_compile=False):
     signatures = model.signatures(jit_compile=jit_compile)
-    return {key: {k: v.numpy() for k, v in signatures[key](
-        **{n: tf.constant(x) for n, x in kwargs.items()}).items()}
-        for key, kwargs in INPUTS.items()}
+    return {
+        key: {
+            k: v.numpy()
+            for k, v in signatures[key](**{n: tf.constant(x) for n, x in kwargs.items()}).items()
+        }
+        for key, kwargs in INPUTS.items()
+    }
 
 
 @pytest.mark.slow
@@ -66,8 +86,9 @@ def test_cli_writes_versions_and_never_overwrites(model_dir, tmp_path):
         assert result.stdout.strip().endswith(path)
         assert os.path.isfile(os.path.join(path, "saved_model.pb"))
         assert os.path.isdir(os.path.join(path, "variables"))
-    result = _export_cli("--checkpoint", model_dir, "--export_dir", base, "--version", "2",
-                         cwd=tmp_path)
+    result = _export_cli(
+        "--checkpoint", model_dir, "--export_dir", base, "--version", "2", cwd=tmp_path
+    )
     assert result.returncode != 0
     assert "ValueError" in result.stderr and "existing" in result.stderr
     assert sorted(os.listdir(base)) == ["1", "2"]
@@ -110,14 +131,17 @@ def test_export_loads_in_fresh_process_with_same_outputs(model_dir, tmp_path):
     expected = _outputs(model)
     assert set(expected["sample"]["image"].ravel()) <= {0, 1}
     path = export.export_model(model, str(tmp_path / "pixelcnn"))
-    fresh_process.assert_same_outputs(expected, fresh_process.signature_outputs(path, INPUTS, tmp_path))
+    fresh_process.assert_same_outputs(
+        expected, fresh_process.signature_outputs(path, INPUTS, tmp_path)
+    )
 
 
 def test_xla_export_gives_same_outputs(model_dir, tmp_path):
     model = export.load_trained(model_dir)
     expected = _outputs(model)
-    result = _export_cli("--checkpoint", model_dir, "--export_dir", str(tmp_path / "pixelcnn"),
-                         "--xla", cwd=tmp_path)
+    result = _export_cli(
+        "--checkpoint", model_dir, "--export_dir", str(tmp_path / "pixelcnn"), "--xla", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     actual = fresh_process.signature_outputs(str(tmp_path / "pixelcnn" / "1"), INPUTS, tmp_path)
     fresh_process.assert_same_outputs(expected, actual)
@@ -125,28 +149,51 @@ def test_xla_export_gives_same_outputs(model_dir, tmp_path):
 
 def test_restored_weights_are_the_checkpoint(model_dir):
     model = export.load_trained(model_dir)
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
-        os.path.join(model_dir, "checkpoints")))
-    saved = sorted(reader.get_tensor(key).tobytes() for key in reader.get_variable_to_shape_map()
-                   if key.startswith("model/") and "OPTIMIZER_SLOT" not in key)
+    reader = tf.train.load_checkpoint(
+        tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    )
+    saved = sorted(
+        reader.get_tensor(key).tobytes()
+        for key in reader.get_variable_to_shape_map()
+        if key.startswith("model/") and "OPTIMIZER_SLOT" not in key
+    )
     assert saved == sorted(w.tobytes() for w in model.get_weights())
     # A checkpoint prefix works as well and gives the same weights.
     prefix = os.path.join(model_dir, "checkpoints", "ckpt-2")
     earlier = export.load_trained(prefix, "pixelcnn")
-    assert any(not np.array_equal(a, b) for a, b in zip(earlier.get_weights(),
-                                                         model.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(earlier.get_weights(), model.get_weights()))
 
 
 def test_saved_model_cli_describes_export(model_dir, tmp_path):
     path = export.export_model(export.load_trained(model_dir), str(tmp_path / "pixelcnn"))
-    result = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli",
-                             "show", "--all", "--dir", path], capture_output=True, text=True,
-                            env=_env(), timeout=240)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tensorflow.python.tools.saved_model_cli",
+            "show",
+            "--all",
+            "--dir",
+            path,
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    for text in ("signature_def['serving_default']", "signature_def['log_prob']",
-                 "signature_def['sample']", "inputs['image']", "inputs['label']",
-                 "inputs['seed']", "inputs['temperature']", "outputs['log_prob']",
-                 "outputs['bits_per_dim']", "outputs['image']"):
+    for text in (
+        "signature_def['serving_default']",
+        "signature_def['log_prob']",
+        "signature_def['sample']",
+        "inputs['image']",
+        "inputs['label']",
+        "inputs['seed']",
+        "inputs['temperature']",
+        "outputs['log_prob']",
+        "outputs['bits_per_dim']",
+        "outputs['image']",
+    ):
         assert text in result.stdout, text
 
 

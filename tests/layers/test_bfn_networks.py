@@ -9,8 +9,13 @@ from tfgen.layers import BFNConvNet, BFNTransformer, TimeEmbedding
 
 def test_time_embedding_layer():
     t = np.array([0.0, 0.3, 1.0], np.float32)
-    run_layer_test(TimeEmbedding, {"units": 6, "num_frequencies": 3}, t,
-                   expected_output_shape=(3, 6), expected_num_trainable_weights=4)
+    run_layer_test(
+        TimeEmbedding,
+        {"units": 6, "num_frequencies": 3},
+        t,
+        expected_output_shape=(3, 6),
+        expected_num_trainable_weights=4,
+    )
 
 
 def test_conv_net_layer():
@@ -18,11 +23,13 @@ def test_conv_net_layer():
     theta = rng.uniform(size=(2, 5, 5, 2)).astype(np.float32)
     t = rng.uniform(size=(2,)).astype(np.float32)
     # Time embedding 4, input conv 2, per block conv_a, time dense, conv_b: 6, output conv 2.
-    run_layer_test(BFNConvNet,
-                   {"output_channels": 3, "filters": 4, "num_layers": 2,
-                    "dilation_rates": (1, 2)},
-                   (theta, t), expected_output_shape=(2, 5, 5, 3),
-                   expected_num_trainable_weights=4 + 2 + 2 * 6 + 2)
+    run_layer_test(
+        BFNConvNet,
+        {"output_channels": 3, "filters": 4, "num_layers": 2, "dilation_rates": (1, 2)},
+        (theta, t),
+        expected_output_shape=(2, 5, 5, 3),
+        expected_num_trainable_weights=4 + 2 + 2 * 6 + 2,
+    )
 
 
 def test_transformer_layer():
@@ -31,11 +38,13 @@ def test_transformer_layer():
     t = rng.uniform(size=(2,)).astype(np.float32)
     # Time embedding 4, input dense 2, positions 1; per block 2 norms 4, attention 8,
     # MLP 4; output norm 2, output dense 2.
-    run_layer_test(BFNTransformer,
-                   {"output_dim": 3, "seq_len": 6, "model_dim": 8, "num_layers": 1,
-                    "num_heads": 2},
-                   (theta, t), expected_output_shape=(2, 5, 3),
-                   expected_num_trainable_weights=4 + 2 + 1 + 16 + 4)
+    run_layer_test(
+        BFNTransformer,
+        {"output_dim": 3, "seq_len": 6, "model_dim": 8, "num_layers": 1, "num_heads": 2},
+        (theta, t),
+        expected_output_shape=(2, 5, 3),
+        expected_num_trainable_weights=4 + 2 + 1 + 16 + 4,
+    )
 
 
 def test_conv_net_depth_is_num_layers():

@@ -87,12 +87,22 @@ def test_upsampler_is_local_in_time():
 
 def test_causal_conv_layer():
     x = np.random.default_rng(0).normal(size=(2, 9, 3)).astype(np.float32)
-    run_layer_test(CausalConv1D, {"filters": 4, "kernel_size": 2, "dilation_rate": 2},
-                   x, expected_output_shape=(2, 9, 4), expected_num_trainable_weights=2)
+    run_layer_test(
+        CausalConv1D,
+        {"filters": 4, "kernel_size": 2, "dilation_rate": 2},
+        x,
+        expected_output_shape=(2, 9, 4),
+        expected_num_trainable_weights=2,
+    )
 
 
 def test_conditioning_upsampler_layer():
     x = np.random.default_rng(0).normal(size=(2, 3, 5)).astype(np.float32)
     # hop_length 32: strides [16, 2], two transposed convolutions.
-    run_layer_test(ConditioningUpsampler, {"hop_length": 32, "filters": 4}, x,
-                   expected_output_shape=(2, 96, 4), expected_num_trainable_weights=4)
+    run_layer_test(
+        ConditioningUpsampler,
+        {"hop_length": 32, "filters": 4},
+        x,
+        expected_output_shape=(2, 96, 4),
+        expected_num_trainable_weights=4,
+    )

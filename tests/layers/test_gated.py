@@ -29,6 +29,12 @@ def test_odd_channels_rejected():
 def test_layer():
     x = np.random.default_rng(0).normal(size=(2, 3, 4, 6)).astype(np.float32)
     expected = np.tanh(x[..., :3]) / (1.0 + np.exp(-x[..., 3:]))
-    run_layer_test(GatedActivation, {}, x, expected_output_shape=(2, 3, 4, 3),
-                   expected_num_trainable_weights=0, expected_output_data=expected,
-                   run_training_check=False)  # no weights to train
+    run_layer_test(
+        GatedActivation,
+        {},
+        x,
+        expected_output_shape=(2, 3, 4, 3),
+        expected_num_trainable_weights=0,
+        expected_output_data=expected,
+        run_training_check=False,
+    )  # no weights to train

@@ -12,8 +12,13 @@ T = 12
 
 def _flow(**overrides):
     """A small flow with random (non-zero) last layers, so mu and s depend on the past."""
-    kwargs = dict(flow_layers=[2, 4], layers_per_stack=2, residual_channels=6,
-                  skip_channels=8, global_conditioning=True)
+    kwargs = dict(
+        flow_layers=[2, 4],
+        layers_per_stack=2,
+        residual_channels=6,
+        skip_channels=8,
+        global_conditioning=True,
+    )
     flow = InverseAutoregressiveFlow(**{**kwargs, **overrides})
     h = tf.one_hot([1], 3)
     flow(tf.zeros([1, T]), global_condition=h)
@@ -72,8 +77,9 @@ def test_composition_equals_flows_applied_in_turn():
 
 
 def test_initial_flow_is_a_small_scaling_of_the_noise():
-    flow = InverseAutoregressiveFlow([1, 2, 2], layers_per_stack=2, residual_channels=4,
-                                     skip_channels=4, initial_scale=0.05)
+    flow = InverseAutoregressiveFlow(
+        [1, 2, 2], layers_per_stack=2, residual_channels=4, skip_channels=4, initial_scale=0.05
+    )
     z = _noise(3, batch=2)
     x, loc, log_scale = flow(z)
     np.testing.assert_allclose(x.numpy(), 0.05 * z.numpy(), rtol=1e-5)
@@ -91,12 +97,15 @@ def test_flow_structure_and_config_round_trip():
     assert clone.get_config() == flow.get_config()
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    (dict(flow_layers=[]), ValueError),
-    (dict(flow_layers=[12], layers_per_stack=10), ValueError),
-    (dict(flow_layers=[2.0]), TypeError),
-    (dict(flow_layers=[2], initial_scale=0.0), ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(flow_layers=[]), ValueError),
+        (dict(flow_layers=[12], layers_per_stack=10), ValueError),
+        (dict(flow_layers=[2.0]), TypeError),
+        (dict(flow_layers=[2], initial_scale=0.0), ValueError),
+    ],
+)
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error, match="expected"):
         InverseAutoregressiveFlow(**kwargs)
@@ -113,8 +122,18 @@ def test_layer():
     h = np.eye(3, dtype=np.float32)[[0, 2]]
     # Two flows, each a WaveNetStack(2, 1, 2) with global conditioning:
     # input conv 2, blocks 7 + 5, output 1x1s 4: 18 weights per flow.
-    run_layer_test(InverseAutoregressiveFlow,
-                   {"flow_layers": (2, 2), "layers_per_stack": 2, "residual_channels": 4,
-                    "skip_channels": 4, "global_conditioning": True, "initial_scale": 0.5},
-                   z, expected_output_shape=((2, 6), (2, 6), (2, 6)),
-                   expected_num_trainable_weights=36, call_kwargs={"global_condition": h})
+    run_layer_test(
+        InverseAutoregressiveFlow,
+        {
+            "flow_layers": (2, 2),
+            "layers_per_stack": 2,
+            "residual_channels": 4,
+            "skip_channels": 4,
+            "global_conditioning": True,
+            "initial_scale": 0.5,
+        },
+        z,
+        expected_output_shape=((2, 6), (2, 6), (2, 6)),
+        expected_num_trainable_weights=36,
+        call_kwargs={"global_condition": h},
+    )

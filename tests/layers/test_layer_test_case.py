@@ -38,8 +38,9 @@ class _Unregistered(tf.keras.layers.Layer):
 
 def test_helper_passes_a_correct_layer():
     x = np.ones([2, 3], np.float32)
-    run_layer_test(_Scale, {"units": 2}, x, (2, 3), 1, call_kwargs={"scale": x},
-                   expected_output_data=2 * x)
+    run_layer_test(
+        _Scale, {"units": 2}, x, (2, 3), 1, call_kwargs={"scale": x}, expected_output_data=2 * x
+    )
 
 
 def test_helper_catches_mistakes():
@@ -47,8 +48,7 @@ def test_helper_catches_mistakes():
     with pytest.raises(AssertionError, match="registered"):
         run_serialization_test(_Unregistered())
     with pytest.raises(AssertionError, match="missing 'units'"):
-        run_layer_test(_Scale, {"units": 2, "forget": True}, x, (2, 3), 1,
-                       run_saving_check=False)
+        run_layer_test(_Scale, {"units": 2, "forget": True}, x, (2, 3), 1, run_saving_check=False)
     with pytest.raises(AssertionError, match="expected 2 trainable weights"):
         run_layer_test(_Scale, {}, x, (2, 3), 2, run_saving_check=False)
     with pytest.raises(AssertionError, match="expected shape"):

@@ -5,8 +5,13 @@ import pytest
 import tensorflow as tf
 
 from tests.test_case import run_layer_test
-from tfgen.layers import (HorizontalStackConv2D, MaskedConv2D, ShiftDown,
-                          VerticalStackConv2D, shift_down)
+from tfgen.layers import (
+    HorizontalStackConv2D,
+    MaskedConv2D,
+    ShiftDown,
+    VerticalStackConv2D,
+    shift_down,
+)
 
 H, W = 7, 8
 
@@ -49,7 +54,8 @@ def test_vertical_stack_sees_rows_above_and_current(k, i, j):
     # After the down shift, only rows strictly above.
     shifted = _dependence(lambda x: shift_down(layer(x)), i, j)
     np.testing.assert_array_equal(
-        shifted, _expected(i, j, range(i - 1 - k // 2, i), range(j - k // 2, j + k // 2 + 1)))
+        shifted, _expected(i, j, range(i - 1 - k // 2, i), range(j - k // 2, j + k // 2 + 1))
+    )
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
@@ -63,8 +69,12 @@ def test_horizontal_stack_sees_current_row_to_the_left(mask_type, k, i, j):
 
 def test_output_shapes():
     x = tf.zeros([2, H, W, 3])
-    for layer in (MaskedConv2D(5, 3, "A"), VerticalStackConv2D(5, 5),
-                  HorizontalStackConv2D(5, 5, "A"), HorizontalStackConv2D(5, 3, "B")):
+    for layer in (
+        MaskedConv2D(5, 3, "A"),
+        VerticalStackConv2D(5, 5),
+        HorizontalStackConv2D(5, 5, "A"),
+        HorizontalStackConv2D(5, 3, "B"),
+    ):
         assert layer(x).shape == (2, H, W, 5)
     assert HorizontalStackConv2D(5, 3, "A")(x[:, :1]).shape == (2, 1, W, 5)
 
@@ -77,8 +87,12 @@ def test_shift_down_numpy():
 
 
 def test_get_config_round_trip():
-    for layer in (MaskedConv2D(4, 5, "A", use_bias=False), VerticalStackConv2D(4, 3),
-                  HorizontalStackConv2D(4, 5, "B"), ShiftDown(2)):
+    for layer in (
+        MaskedConv2D(4, 5, "A", use_bias=False),
+        VerticalStackConv2D(4, 3),
+        HorizontalStackConv2D(4, 5, "B"),
+        ShiftDown(2),
+    ):
         config = layer.get_config()
         clone = type(layer).from_config(config)
         assert clone.get_config() == config
@@ -102,28 +116,47 @@ def test_errors():
 def test_shift_down_layer():
     x = np.arange(2 * 4 * 3 * 2, dtype=np.float32).reshape(2, 4, 3, 2)
     expected = np.concatenate([np.zeros_like(x[:, :2]), x[:, :2]], axis=1)
-    run_layer_test(ShiftDown, {"rows": 2}, x, expected_output_shape=(2, 4, 3, 2),
-                   expected_num_trainable_weights=0, expected_output_data=expected,
-                   run_training_check=False)  # no weights to train
+    run_layer_test(
+        ShiftDown,
+        {"rows": 2},
+        x,
+        expected_output_shape=(2, 4, 3, 2),
+        expected_num_trainable_weights=0,
+        expected_output_data=expected,
+        run_training_check=False,
+    )  # no weights to train
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
 def test_masked_conv_layer(mask_type):
     x = np.random.default_rng(0).normal(size=(2, 5, 6, 1)).astype(np.float32)
-    run_layer_test(MaskedConv2D, {"filters": 3, "kernel_size": 3, "mask_type": mask_type},
-                   x, expected_output_shape=(2, 5, 6, 3), expected_num_trainable_weights=2)
+    run_layer_test(
+        MaskedConv2D,
+        {"filters": 3, "kernel_size": 3, "mask_type": mask_type},
+        x,
+        expected_output_shape=(2, 5, 6, 3),
+        expected_num_trainable_weights=2,
+    )
 
 
 def test_vertical_stack_layer():
     x = np.random.default_rng(0).normal(size=(2, 5, 6, 2)).astype(np.float32)
-    run_layer_test(VerticalStackConv2D, {"filters": 3, "kernel_size": 3, "use_bias": False},
-                   x, expected_output_shape=(2, 5, 6, 3), expected_num_trainable_weights=1)
+    run_layer_test(
+        VerticalStackConv2D,
+        {"filters": 3, "kernel_size": 3, "use_bias": False},
+        x,
+        expected_output_shape=(2, 5, 6, 3),
+        expected_num_trainable_weights=1,
+    )
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
 def test_horizontal_stack_layer(mask_type):
     x = np.random.default_rng(0).normal(size=(2, 5, 6, 2)).astype(np.float32)
-    run_layer_test(HorizontalStackConv2D,
-                   {"filters": 3, "kernel_size": 5, "mask_type": mask_type,
-                    "kernel_initializer": "he_normal"},
-                   x, expected_output_shape=(2, 5, 6, 3), expected_num_trainable_weights=2)
+    run_layer_test(
+        HorizontalStackConv2D,
+        {"filters": 3, "kernel_size": 5, "mask_type": mask_type, "kernel_initializer": "he_normal"},
+        x,
+        expected_output_shape=(2, 5, 6, 3),
+        expected_num_trainable_weights=2,
+    )

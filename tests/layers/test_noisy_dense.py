@@ -44,27 +44,32 @@ def _randomise_sigma(layer, seed=0):
 
 def _draws(layer, x, num_draws):
     """num_draws outputs for the fixed input x, each with fresh noise: [N, B, Q]."""
+
     @tf.function
     def draw():
         outputs = tf.TensorArray(layer.dtype, size=num_draws)
         for n in tf.range(num_draws):
             outputs = outputs.write(n, layer(x))
         return outputs.stack()
+
     return draw().numpy()
 
 
 def _reference_variance(noise, x, w):
     """The paper's output variance, written from Sec. 3 (see the module docstring)."""
-    weight_term = (x ** 2) @ (w["sigma_w"] ** 2)  # sum_i x_i^2 sigma_w[i, j]^2
+    weight_term = (x**2) @ (w["sigma_w"] ** 2)  # sum_i x_i^2 sigma_w[i, j]^2
     if noise == "independent":
         return weight_term + w["sigma_b"] ** 2
     return C * (C * weight_term + w["sigma_b"] ** 2)
 
 
-@pytest.mark.parametrize("noise, mu_bound, sigma", [
-    ("factorised", 1 / math.sqrt(P), 0.5 / math.sqrt(P)),
-    ("independent", math.sqrt(3 / P), 0.017),
-])
+@pytest.mark.parametrize(
+    "noise, mu_bound, sigma",
+    [
+        ("factorised", 1 / math.sqrt(P), 0.5 / math.sqrt(P)),
+        ("independent", math.sqrt(3 / P), 0.017),
+    ],
+)
 def test_initialisation_follows_section_3_2(noise, mu_bound, sigma):
     layer = NoisyDense(400, noise=noise)
     layer.build((None, P))
@@ -73,7 +78,7 @@ def test_initialisation_follows_section_3_2(noise, mu_bound, sigma):
         assert np.all(np.abs(mu) <= mu_bound)
     # U[-bound, bound]: the spread reaches the bound and the variance is bound^2 / 3.
     assert np.abs(w["mu_w"]).max() > 0.98 * mu_bound
-    np.testing.assert_allclose(w["mu_w"].var(), mu_bound ** 2 / 3, rtol=0.1)
+    np.testing.assert_allclose(w["mu_w"].var(), mu_bound**2 / 3, rtol=0.1)
     np.testing.assert_allclose(w["sigma_w"], sigma, rtol=1e-6)
     np.testing.assert_allclose(w["sigma_b"], sigma, rtol=1e-6)
 
@@ -163,7 +168,11 @@ def test_gradients_reach_mu_and_sigma(noise):
         loss = tf.reduce_sum(layer(x) ** 2)
     grads = tape.gradient(loss, layer.trainable_variables)
     assert [v.name.split("/")[-1] for v in layer.trainable_variables] == [
-        "mu_w:0", "sigma_w:0", "mu_b:0", "sigma_b:0"]
+        "mu_w:0",
+        "sigma_w:0",
+        "mu_b:0",
+        "sigma_b:0",
+    ]
     for grad in grads:
         assert grad is not None and np.all(np.abs(grad.numpy()) > 0)
 
@@ -172,8 +181,12 @@ def test_sigma_gets_no_gradient_in_the_mean_network():
     layer = _built("factorised", noisy=False)
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(layer(tf.ones([1, P])))
-    grads = dict(zip([v.name for v in layer.trainable_variables],
-                     tape.gradient(loss, layer.trainable_variables)))
+    grads = dict(
+        zip(
+            [v.name for v in layer.trainable_variables],
+            tape.gradient(loss, layer.trainable_variables),
+        )
+    )
     assert all(g is None for name, g in grads.items() if "sigma" in name)
 
 
@@ -184,19 +197,29 @@ def test_higher_rank_inputs_and_output_shape():
 
 
 def test_config_round_trip():
-    layer = NoisyDense(Q, activation="tanh", noise="independent", sigma_0=0.02, noisy=False,
-                       mu_initializer="zeros", name="noisy")
+    layer = NoisyDense(
+        Q,
+        activation="tanh",
+        noise="independent",
+        sigma_0=0.02,
+        noisy=False,
+        mu_initializer="zeros",
+        name="noisy",
+    )
     clone = NoisyDense.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert (clone.units, clone.noise, clone.sigma_0, clone.noisy) == (Q, "independent", 0.02, False)
     assert NoisyDense(Q).get_config()["sigma_0"] == 0.5
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(units=0), ValueError, "units: expected a positive int"),
-    (dict(units=3, noise="gaussian"), ValueError, "noise: expected one of"),
-    (dict(units=3, sigma_0=-1.0), ValueError, "sigma_0: expected a float >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(units=0), ValueError, "units: expected a positive int"),
+        (dict(units=3, noise="gaussian"), ValueError, "noise: expected one of"),
+        (dict(units=3, sigma_0=-1.0), ValueError, "sigma_0: expected a float >= 0"),
+    ],
+)
 def test_bad_arguments_rejected(kwargs, error, match):
     with pytest.raises(error, match=match):
         NoisyDense(**kwargs)
@@ -210,13 +233,21 @@ def test_unknown_fan_in_rejected():
 # The shared layer checks; outputs are compared across copies of the layer, so
 # through the deterministic paths: the mean network, or noise from a fixed seed.
 @pytest.mark.parametrize("noise", ["factorised", "independent"])
-@pytest.mark.parametrize("init_kwargs, call_kwargs", [
-    ({"noisy": False}, None),
-    ({"activation": "relu"}, {"noisy": False}),
-    ({}, {"noise_seed": [3, 4]}),
-])
+@pytest.mark.parametrize(
+    "init_kwargs, call_kwargs",
+    [
+        ({"noisy": False}, None),
+        ({"activation": "relu"}, {"noisy": False}),
+        ({}, {"noise_seed": [3, 4]}),
+    ],
+)
 def test_layer(noise, init_kwargs, call_kwargs):
     x = np.random.default_rng(0).normal(size=(2, P)).astype(np.float32)
-    run_layer_test(NoisyDense, {"units": Q, "noise": noise, "sigma_0": 0.3, **init_kwargs},
-                   x, expected_output_shape=(2, Q), expected_num_trainable_weights=4,
-                   call_kwargs=call_kwargs)
+    run_layer_test(
+        NoisyDense,
+        {"units": Q, "noise": noise, "sigma_0": 0.3, **init_kwargs},
+        x,
+        expected_output_shape=(2, Q),
+        expected_num_trainable_weights=4,
+        call_kwargs=call_kwargs,
+    )

@@ -36,12 +36,13 @@ def test_block_causality(mask_type, i, j):
     assert horizontal[i, j] == (mask_type == "B")
     # The vertical output sees rows above and the current row, nothing below.
     vertical = _dependence(lambda t: block((t, t))[0], x, i, j)
-    assert not vertical[i + 1:].any() and vertical[i, j]
+    assert not vertical[i + 1 :].any() and vertical[i, j]
 
 
 def test_residual_and_row_steps_match_call():
-    block = GatedPixelCNNBlock(5, 3, mask_type="B", residual=True, label_conditioning=True,
-                               spatial_conditioning=True)
+    block = GatedPixelCNNBlock(
+        5, 3, mask_type="B", residual=True, label_conditioning=True, spatial_conditioning=True
+    )
     v = tf.random.stateless_normal([2, H, W, 5], [0, 1])
     x_h = tf.random.stateless_normal([2, H, W, 5], [0, 2])
     label = tf.one_hot([1, 3], 4)
@@ -50,14 +51,16 @@ def test_residual_and_row_steps_match_call():
     assert v_out.shape == h_out.shape == (2, H, W, 5)
     _, link = block.vertical_step(v, label, spatial)
     for i in range(H):
-        row = block.horizontal_step(x_h[:, i:i + 1], link[:, i:i + 1], label,
-                                    spatial[:, i:i + 1])
+        row = block.horizontal_step(
+            x_h[:, i : i + 1], link[:, i : i + 1], label, spatial[:, i : i + 1]
+        )
         np.testing.assert_allclose(row[:, 0].numpy(), h_out[:, i].numpy(), atol=1e-5)
 
 
 def test_conditioning_changes_both_stacks():
-    block = GatedPixelCNNBlock(4, 3, mask_type="B", residual=False, label_conditioning=True,
-                               spatial_conditioning=True)
+    block = GatedPixelCNNBlock(
+        4, 3, mask_type="B", residual=False, label_conditioning=True, spatial_conditioning=True
+    )
     x = tf.random.stateless_normal([1, H, W, 2], [0, 1])
     s0 = tf.zeros([1, H, W, 2])
     a = block((x, x), label=tf.one_hot([0], 3), spatial=s0)
@@ -76,8 +79,7 @@ def test_conditioning_changes_both_stacks():
 
 
 def test_last_block_skips_vertical_output():
-    block = GatedPixelCNNBlock(4, 3, label_conditioning=True, vertical_output=False,
-                               residual=False)
+    block = GatedPixelCNNBlock(4, 3, label_conditioning=True, vertical_output=False, residual=False)
     x = tf.zeros([1, H, W, 2])
     v_out, h_out = block((x, x), label=tf.one_hot([0], 3))
     assert v_out is None and h_out.shape == (1, H, W, 4)
@@ -85,8 +87,15 @@ def test_last_block_skips_vertical_output():
 
 
 def test_block_config_and_errors():
-    block = GatedPixelCNNBlock(4, 5, mask_type="A", residual=False, label_conditioning=True,
-                               vertical_output=False, name="b")
+    block = GatedPixelCNNBlock(
+        4,
+        5,
+        mask_type="A",
+        residual=False,
+        label_conditioning=True,
+        vertical_output=False,
+        name="b",
+    )
     config = block.get_config()
     assert GatedPixelCNNBlock.from_config(config).get_config() == config
     with pytest.raises(ValueError, match="residual: expected False with mask_type 'A'"):
@@ -98,9 +107,10 @@ def test_block_config_and_errors():
         GatedPixelCNNBlock(4, 3)(tf.zeros([1, H, W, 4]))
 
 
-@pytest.mark.parametrize("source,target", [((7, 7), (28, 28)), ((4, 4), (8, 8)),
-                                           ((3, 3), (9, 9)), ((2, 4), (8, 8)),
-                                           ((8, 8), (8, 8))])
+@pytest.mark.parametrize(
+    "source,target",
+    [((7, 7), (28, 28)), ((4, 4), (8, 8)), ((3, 3), (9, 9)), ((2, 4), (8, 8)), ((8, 8), (8, 8))],
+)
 def test_upsampler_shapes(source, target):
     layer = SpatialUpsampler(target, 6)
     out = layer(tf.zeros([2, *source, 3]))
@@ -119,31 +129,50 @@ def test_block_layer():
     label = np.eye(3, dtype=np.float32)[[0, 2]]
     spatial = rng.normal(size=(2, 4, 5, 2)).astype(np.float32)
     # Stacks 2 + 2 weights, link 2, 1x1 out 2; V^T h and V * s per stack (no bias): 4.
-    run_layer_test(GatedPixelCNNBlock,
-                   {"filters": 3, "kernel_size": 3, "label_conditioning": True,
-                    "spatial_conditioning": True},
-                   (v, x_h), expected_output_shape=((2, 4, 5, 3), (2, 4, 5, 3)),
-                   expected_num_trainable_weights=12,
-                   call_kwargs={"label": label, "spatial": spatial})
+    run_layer_test(
+        GatedPixelCNNBlock,
+        {"filters": 3, "kernel_size": 3, "label_conditioning": True, "spatial_conditioning": True},
+        (v, x_h),
+        expected_output_shape=((2, 4, 5, 3), (2, 4, 5, 3)),
+        expected_num_trainable_weights=12,
+        call_kwargs={"label": label, "spatial": spatial},
+    )
 
 
 def test_first_and_last_block_layers():
     x = np.random.default_rng(0).normal(size=(2, 4, 5, 1)).astype(np.float32)
-    run_layer_test(GatedPixelCNNBlock,
-                   {"filters": 3, "kernel_size": 3, "mask_type": "A", "residual": False},
-                   (x, x), expected_output_shape=((2, 4, 5, 3), (2, 4, 5, 3)),
-                   expected_num_trainable_weights=8)
+    run_layer_test(
+        GatedPixelCNNBlock,
+        {"filters": 3, "kernel_size": 3, "mask_type": "A", "residual": False},
+        (x, x),
+        expected_output_shape=((2, 4, 5, 3), (2, 4, 5, 3)),
+        expected_num_trainable_weights=8,
+    )
     label = np.eye(3, dtype=np.float32)[[0, 2]]
     # The last block: no vertical output (None), no vertical V^T h.
-    run_layer_test(GatedPixelCNNBlock,
-                   {"filters": 3, "kernel_size": 3, "residual": False,
-                    "label_conditioning": True, "vertical_output": False},
-                   (x, x), expected_output_shape=(None, (2, 4, 5, 3)),
-                   expected_num_trainable_weights=9, call_kwargs={"label": label})
+    run_layer_test(
+        GatedPixelCNNBlock,
+        {
+            "filters": 3,
+            "kernel_size": 3,
+            "residual": False,
+            "label_conditioning": True,
+            "vertical_output": False,
+        },
+        (x, x),
+        expected_output_shape=(None, (2, 4, 5, 3)),
+        expected_num_trainable_weights=9,
+        call_kwargs={"label": label},
+    )
 
 
 def test_upsampler_layer():
     x = np.random.default_rng(0).normal(size=(2, 2, 3, 3)).astype(np.float32)
     # (2, 3) -> (8, 12): strides (2, 2), (2, 2), two transposed convolutions.
-    run_layer_test(SpatialUpsampler, {"target_size": (8, 12), "filters": 4}, x,
-                   expected_output_shape=(2, 8, 12, 4), expected_num_trainable_weights=4)
+    run_layer_test(
+        SpatialUpsampler,
+        {"target_size": (8, 12), "filters": 4},
+        x,
+        expected_output_shape=(2, 8, 12, 4),
+        expected_num_trainable_weights=4,
+    )

@@ -20,15 +20,21 @@ def _public_members():
     for info in pkgutil.iter_modules(tfgen.layers.__path__, "tfgen.layers."):
         module = importlib.import_module(info.name)
         for name, value in vars(module).items():
-            if (not name.startswith("_") and getattr(value, "__module__", None) == info.name
-                    and (inspect.isclass(value) or inspect.isfunction(value))):
+            if (
+                not name.startswith("_")
+                and getattr(value, "__module__", None) == info.name
+                and (inspect.isclass(value) or inspect.isfunction(value))
+            ):
                 members[name] = value
     return sorted(members.items())
 
 
 MEMBERS = _public_members()
-LAYERS = [(name, value) for name, value in MEMBERS
-          if inspect.isclass(value) and issubclass(value, tf.keras.layers.Layer)]
+LAYERS = [
+    (name, value)
+    for name, value in MEMBERS
+    if inspect.isclass(value) and issubclass(value, tf.keras.layers.Layer)
+]
 LAYER_IDS = [name for name, _ in LAYERS]
 
 
@@ -49,13 +55,12 @@ def test_layer_docstring(name, layer_cls):
     doc = inspect.getdoc(layer_cls)
     positions = [doc.find(section) for section in SECTIONS]
     assert -1 not in positions, f"{name}: missing {SECTIONS[positions.index(-1)]}"
-    reference = doc[positions[0]:positions[1]]
+    reference = doc[positions[0] : positions[1]]
     assert re.search(r"arXiv\s+\d{4}\.\d{5},\s+Sec\.\s+\d", reference), f"{name}: {reference}"
-    assert ">>> " in doc[positions[-1]:], f"{name}: the example has no doctest"
+    assert ">>> " in doc[positions[-1] :], f"{name}: the example has no doctest"
     assert "DESIGN" not in doc
 
 
 def test_no_design_document_references():
     for path in pathlib.Path(tfgen.layers.__file__).parent.glob("*.py"):
         assert "DESIGN" not in path.read_text(), path
-

@@ -11,8 +11,7 @@ from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
 
 def test_block_matches_the_gated_unit_equation():
     r, s, g, c = 4, 5, 3, 2
-    block = WaveNetBlock(r, s, dilation_rate=2, global_conditioning=True,
-                         local_conditioning=True)
+    block = WaveNetBlock(r, s, dilation_rate=2, global_conditioning=True, local_conditioning=True)
     x = tf.random.stateless_normal([2, 9, r], [0, 1])
     h = tf.one_hot([1, 2], g)
     y = tf.random.stateless_normal([2, 9, c], [0, 2])
@@ -22,13 +21,20 @@ def test_block_matches_the_gated_unit_equation():
     conv = np.zeros([2, 9, 2 * r]) + block.dilated_conv.bias.numpy()
     for t in range(9):
         conv[:, t] += xn[:, t] @ w[1] + (xn[:, t - 2] @ w[0] if t >= 2 else 0)
-    pre = (conv + (h.numpy() @ block.global_projection.kernel.numpy())[:, None]
-           + y.numpy() @ block.local_projection.kernel.numpy())
+    pre = (
+        conv
+        + (h.numpy() @ block.global_projection.kernel.numpy())[:, None]
+        + y.numpy() @ block.local_projection.kernel.numpy()
+    )
     z = np.tanh(pre[..., :r]) * expit(pre[..., r:])
-    dense = lambda layer, v: v @ layer.kernel.numpy() + layer.bias.numpy()
+
+    def dense(layer, v):
+        return v @ layer.kernel.numpy() + layer.bias.numpy()
+
     np.testing.assert_allclose(skip, dense(block.skip_projection, z), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(residual, xn + dense(block.residual_projection, z), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        residual, xn + dense(block.residual_projection, z), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_block_conditioning_errors_and_config():
@@ -36,15 +42,23 @@ def test_block_conditioning_errors_and_config():
     with pytest.raises(ValueError, match="expected a global_condition tensor, got None"):
         block(tf.zeros([1, 3, 4]))
     with pytest.raises(ValueError, match="expected no local_condition"):
-        block(tf.zeros([1, 3, 4]), global_condition=tf.zeros([1, 2]),
-              local_condition=tf.zeros([1, 3, 2]))
+        block(
+            tf.zeros([1, 3, 4]),
+            global_condition=tf.zeros([1, 2]),
+            local_condition=tf.zeros([1, 3, 2]),
+        )
     clone = WaveNetBlock.from_config(block.get_config())
     assert clone.get_config() == block.get_config()
 
 
 def _stack(**kwargs):
-    return WaveNetStack(3, **{**dict(num_stacks=2, layers_per_stack=3, residual_channels=6,
-                                     skip_channels=7), **kwargs})
+    return WaveNetStack(
+        3,
+        **{
+            **dict(num_stacks=2, layers_per_stack=3, residual_channels=6, skip_channels=7),
+            **kwargs,
+        },
+    )
 
 
 def test_dilations_and_receptive_field():
@@ -93,13 +107,21 @@ def test_block_layer(residual_output, num_weights):
     h = np.eye(3, dtype=np.float32)[[0, 2]]
     y = rng.normal(size=(2, 7, 2)).astype(np.float32)
     # Dilated conv 2, V_h and V_y (no bias) 2, skip 1x1 2, residual 1x1 2 (if used).
-    run_layer_test(WaveNetBlock,
-                   {"residual_channels": 4, "skip_channels": 5, "dilation_rate": 2,
-                    "global_conditioning": True, "local_conditioning": True,
-                    "residual_output": residual_output},
-                   x, expected_output_shape=((2, 7, 4), (2, 7, 5)),
-                   expected_num_trainable_weights=num_weights,
-                   call_kwargs={"global_condition": h, "local_condition": y})
+    run_layer_test(
+        WaveNetBlock,
+        {
+            "residual_channels": 4,
+            "skip_channels": 5,
+            "dilation_rate": 2,
+            "global_conditioning": True,
+            "local_conditioning": True,
+            "residual_output": residual_output,
+        },
+        x,
+        expected_output_shape=((2, 7, 4), (2, 7, 5)),
+        expected_num_trainable_weights=num_weights,
+        call_kwargs={"global_condition": h, "local_condition": y},
+    )
 
 
 def test_stack_layer():
@@ -108,9 +130,19 @@ def test_stack_layer():
     h = np.eye(3, dtype=np.float32)[[0, 2]]
     y = rng.normal(size=(2, 7, 2)).astype(np.float32)
     # Input conv 2, block 0: 8, block 1 (no residual output): 6, output 1x1s 2 + 2.
-    run_layer_test(WaveNetStack,
-                   {"output_channels": 3, "num_stacks": 1, "layers_per_stack": 2,
-                    "residual_channels": 4, "skip_channels": 5, "global_conditioning": True,
-                    "local_conditioning": True},
-                   x, expected_output_shape=(2, 7, 3), expected_num_trainable_weights=20,
-                   call_kwargs={"global_condition": h, "local_condition": y})
+    run_layer_test(
+        WaveNetStack,
+        {
+            "output_channels": 3,
+            "num_stacks": 1,
+            "layers_per_stack": 2,
+            "residual_channels": 4,
+            "skip_channels": 5,
+            "global_conditioning": True,
+            "local_conditioning": True,
+        },
+        x,
+        expected_output_shape=(2, 7, 3),
+        expected_num_trainable_weights=20,
+        call_kwargs={"global_condition": h, "local_condition": y},
+    )

@@ -36,16 +36,23 @@ def test_log_prob_units_and_seeds(name):
     for steps in (0, 10):
         log_prob = model.log_prob(features, steps=steps, seed=5).numpy()
         assert log_prob.shape == (3,) and np.all(np.isfinite(log_prob))
-        np.testing.assert_allclose(model.log_prob(features, steps=steps, seed=5), log_prob,
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            model.log_prob(features, steps=steps, seed=5), log_prob, rtol=1e-6
+        )
     outputs = model.signatures()["log_prob"](
-        **{model.feature_key: features[model.feature_key], "steps": tf.constant(0),
-           "seed": tf.constant(5, tf.int64)})
+        **{
+            model.feature_key: features[model.feature_key],
+            "steps": tf.constant(0),
+            "seed": tf.constant(5, tf.int64),
+        }
+    )
     np.testing.assert_allclose(outputs["log_prob"], model.log_prob(features, 0, 5), rtol=1e-5)
     dims = model.num_dims
-    expected = {"bits_per_dim": -outputs["log_prob"] / (dims * math.log(2)),
-                "bits_per_char": -outputs["log_prob"] / (dims * math.log(2)),
-                "nats_per_image": -outputs["log_prob"]}[model.unit]
+    expected = {
+        "bits_per_dim": -outputs["log_prob"] / (dims * math.log(2)),
+        "bits_per_char": -outputs["log_prob"] / (dims * math.log(2)),
+        "nats_per_image": -outputs["log_prob"],
+    }[model.unit]
     np.testing.assert_allclose(outputs[model.unit], expected, rtol=1e-5)
 
 
@@ -70,9 +77,13 @@ def test_sample_100_steps():
     assert model.sample(2, steps=100, seed=0).shape == (2, *model.event_shape)
 
 
-@pytest.mark.parametrize("model", [
-    BFNDiscrete(image_shape=(6, 6, 1), num_levels=3, filters=8, num_layers=1),
-    BFNDiscreteText(seq_len=8, num_categories=5, model_dim=8, num_layers=1, num_heads=2)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        BFNDiscrete(image_shape=(6, 6, 1), num_levels=3, filters=8, num_layers=1),
+        BFNDiscreteText(seq_len=8, num_categories=5, model_dim=8, num_layers=1, num_heads=2),
+    ],
+)
 def test_discrete_network_input_on_simplex_and_differentiable(model):
     """The network reads theta on the simplex; its output is differentiable in theta (Sec. 6)."""
     levels = model.example_features(2)[model.feature_key]
@@ -94,17 +105,19 @@ def test_discrete_network_input_on_simplex_and_differentiable(model):
 
 
 def test_get_config_round_trip():
-    for model in (BFNContinuous(image_shape=(6, 6, 1), num_levels=8, filters=4, num_layers=1),
-                  BFNDiscretised(image_shape=(6, 6, 1), num_levels=8, filters=4, num_layers=1,
-                                 loss_steps=5)):
+    for model in (
+        BFNContinuous(image_shape=(6, 6, 1), num_levels=8, filters=4, num_layers=1),
+        BFNDiscretised(image_shape=(6, 6, 1), num_levels=8, filters=4, num_layers=1, loss_steps=5),
+    ):
         features = model.example_features(2)
         model(features)
         clone = type(model).from_config(json.loads(json.dumps(model.get_config())))
         clone(features)
         clone.set_weights(model.get_weights())
         assert clone.get_config() == model.get_config()
-        np.testing.assert_allclose(clone.log_prob(features, 3, 1), model.log_prob(features, 3, 1),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            clone.log_prob(features, 3, 1), model.log_prob(features, 3, 1), rtol=1e-5
+        )
 
 
 def test_bad_inputs_raise():
@@ -130,8 +143,9 @@ def test_training_lowers_bound_below_uniform_code():
     training loss (L^inf per pixel) falls below half its initial value."""
     tf.keras.utils.set_random_seed(1)
     model = _build("bfn_discrete", filters=16, num_layers=3)
-    train = data.load("digits", "train", batch_size=32, shuffle=True, repeat=True, seed=0,
-                      view="binary")
+    train = data.load(
+        "digits", "train", batch_size=32, shuffle=True, repeat=True, seed=0, view="binary"
+    )
     test = data.load("digits", "test", batch_size=90, view="binary")
     model.compile(tf.keras.optimizers.Adam(3e-3))
     before = model.evaluate(train.take(4), verbose=0, return_dict=True)

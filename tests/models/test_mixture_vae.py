@@ -41,8 +41,9 @@ def test_importance_weighted_bound():
     model = MixtureVAE(**SMALL)
     image = model.example_features(4, seed=2)["image"]
     # One importance sample is the ELBO on the same draw.
-    np.testing.assert_allclose(model.log_prob(image, 1, seed=9).numpy(),
-                               model.elbo(image, seed=9).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.log_prob(image, 1, seed=9).numpy(), model.elbo(image, seed=9).numpy(), rtol=1e-6
+    )
     elbo = np.mean([model.elbo(image, seed=s).numpy() for s in range(20)], axis=0)
     bound = model.log_prob(image, 500, seed=0).numpy()
     assert np.all(bound > elbo)  # L_S increases with S (Burda et al. 2016, Thm. 1)
@@ -102,10 +103,12 @@ def test_signature_outputs():
     out = signatures["serving_default"](image=image)
     np.testing.assert_allclose(out["nats_per_example"].numpy(), -out["elbo"].numpy())
     np.testing.assert_allclose(out["elbo"].numpy(), model.elbo(image).numpy(), rtol=1e-6)
-    bound = signatures["log_prob"](image=image, num_samples=tf.constant(4),
-                                   seed=tf.constant(1, tf.int64))
-    np.testing.assert_allclose(bound["log_prob"].numpy(), model.log_prob(image, 4, 1).numpy(),
-                               rtol=1e-6)
+    bound = signatures["log_prob"](
+        image=image, num_samples=tf.constant(4), seed=tf.constant(1, tf.int64)
+    )
+    np.testing.assert_allclose(
+        bound["log_prob"].numpy(), model.log_prob(image, 4, 1).numpy(), rtol=1e-6
+    )
     sample = signatures["sample"](num_samples=tf.constant(3), seed=tf.constant(2, tf.int64))
     assert sample["image"].shape == (3, 8, 8, 1)
 

@@ -15,12 +15,27 @@ from tfgen.distributions import DiscretizedLogisticMixture, distillation
 from tfgen.models.parallel_wavenet import ParallelWaveNet
 from tfgen.models.wavenet import WaveNet
 
-TEACHER = {"num_stacks": 1, "layers_per_stack": 3, "residual_channels": 8, "skip_channels": 8,
-           "num_components": 3}
-SMALL = dict(flow_layers=[2, 3], layers_per_stack=3, residual_channels=8, skip_channels=8,
-             num_speakers=3, local_conditioning=False, clip_length=16, initial_scale=0.1,
-             num_cross_entropy_samples=16, stft_frame_length=16, stft_hop_length=4,
-             teacher=TEACHER)
+TEACHER = {
+    "num_stacks": 1,
+    "layers_per_stack": 3,
+    "residual_channels": 8,
+    "skip_channels": 8,
+    "num_components": 3,
+}
+SMALL = dict(
+    flow_layers=[2, 3],
+    layers_per_stack=3,
+    residual_channels=8,
+    skip_channels=8,
+    num_speakers=3,
+    local_conditioning=False,
+    clip_length=16,
+    initial_scale=0.1,
+    num_cross_entropy_samples=16,
+    stft_frame_length=16,
+    stft_hop_length=4,
+    teacher=TEACHER,
+)
 
 
 def _model(randomise=True, **overrides):
@@ -49,8 +64,7 @@ def _teacher_log_density_numpy(logits, locs, log_scales, x, num_levels=256):
     # F(a) - F(b) = F(-b) - F(-a): subtract in whichever tail keeps float64 precision.
     middle = np.where(x > locs, expit(-lower) - expit(-upper), expit(upper) - expit(lower))
     mass = np.where(x < -1 + h, expit(upper), np.where(x > 1 - h, expit(-lower), middle))
-    return logsumexp(log_softmax(logits.astype(np.float64), -1) + np.log(mass), -1) \
-        - np.log(2 * h)
+    return logsumexp(log_softmax(logits.astype(np.float64), -1) + np.log(mass), -1) - np.log(2 * h)
 
 
 def test_registered_defaults_follow_the_paper():
@@ -66,10 +80,16 @@ def test_registered_defaults_follow_the_paper():
 def test_logistic_terms_match_scipy():
     x = np.linspace(-3, 3, 13).astype(np.float32)
     loc, log_scale = np.float32(0.3), np.float32(-0.7)
-    np.testing.assert_allclose(distillation.logistic_log_prob(x, loc, log_scale),
-                               stats.logistic.logpdf(x, loc, np.exp(log_scale)), rtol=1e-5)
-    np.testing.assert_allclose(distillation.logistic_entropy(log_scale),
-                               stats.logistic.entropy(scale=np.exp(log_scale)), rtol=1e-6)
+    np.testing.assert_allclose(
+        distillation.logistic_log_prob(x, loc, log_scale),
+        stats.logistic.logpdf(x, loc, np.exp(log_scale)),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        distillation.logistic_entropy(log_scale),
+        stats.logistic.entropy(scale=np.exp(log_scale)),
+        rtol=1e-6,
+    )
     u = np.array([0.1, 0.5, 0.9], np.float32)
     np.testing.assert_allclose(distillation.logistic_noise(u), stats.logistic.ppf(u), rtol=1e-5)
     # The seeded uniforms stay inside (0, 1), so the noise is always finite.
@@ -87,9 +107,12 @@ def test_teacher_log_density_matches_numpy_including_edges():
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
     # At bin centres it is the teacher's own log-likelihood, over the bin width.
     centres = mixture.from_bins(rng.randint(0, 256, 40))
-    np.testing.assert_allclose(distillation.teacher_log_density(mixture, centres),
-                               mixture.log_prob(centres) - math.log(2 / 255), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        distillation.teacher_log_density(mixture, centres),
+        mixture.log_prob(centres) - math.log(2 / 255),
+        rtol=1e-4,
+        atol=1e-4,
+    )
     # It is differentiable in x (not rounded to the bin), unlike the teacher's log_prob.
     xs = tf.constant(x, tf.float32)
     with tf.GradientTape() as tape:
@@ -123,8 +146,9 @@ def test_entropy_is_analytic_and_matches_monte_carlo():
     u = noise.uniform_from_seed([512, 16], 9)
     x, loc, log_scale = model.student(distillation.logistic_noise(u), features["speaker"])
     analytic = (log_scale.numpy().sum(-1) + 2 * 16).mean()
-    mc = -stats.logistic.logpdf(x.numpy().astype(np.float64), loc.numpy(),
-                                np.exp(log_scale.numpy().astype(np.float64))).sum(-1)
+    mc = -stats.logistic.logpdf(
+        x.numpy().astype(np.float64), loc.numpy(), np.exp(log_scale.numpy().astype(np.float64))
+    ).sum(-1)
     assert abs(mc.mean() - analytic) < 4 * mc.std() / np.sqrt(mc.size)
     terms = model.distillation_terms(features, seed=2)
     np.testing.assert_allclose(terms["kl"], terms["cross_entropy"] - terms["entropy"])
@@ -155,13 +179,18 @@ def test_generate_signature_is_seeded_and_temperature_scales_the_noise():
     generate = model.signatures()["generate"]
     names = {spec.name for spec in generate.input_signature}
     assert names == {"num_samples", "speaker", "temperature", "seed"}
-    args = dict(num_samples=tf.constant(16), speaker=tf.constant([0, 2]),
-                temperature=tf.constant(0.5), seed=tf.constant(3, tf.int64))
+    args = dict(
+        num_samples=tf.constant(16),
+        speaker=tf.constant([0, 2]),
+        temperature=tf.constant(0.5),
+        seed=tf.constant(3, tf.int64),
+    )
     out = generate(**args)
     assert out["audio"].dtype == tf.int32 and out["audio"].shape == [2, 16]
     np.testing.assert_array_equal(out["audio"], generate(**args)["audio"])
-    np.testing.assert_array_equal(out["audio"],
-                                  model.sample(16, speaker=[0, 2], seed=3, temperature=0.5))
+    np.testing.assert_array_equal(
+        out["audio"], model.sample(16, speaker=[0, 2], seed=3, temperature=0.5)
+    )
     z = distillation.logistic_noise(noise.uniform_from_seed([2, 16], 3))
     x = model.student(0.5 * z, tf.constant([0, 2]))[0]
     np.testing.assert_array_equal(out["audio"], np.round((np.clip(x, -1, 1) + 1) * 127.5))
@@ -219,26 +248,48 @@ def test_distillation_on_audio_lowers_the_kl(tmp_path):
     """Train a tiny teacher briefly, distil a student from it: the KL falls."""
     options = dict(clip_length=256, hop_length=64, frame_length=128, num_mels=4)
     tf.keras.utils.set_random_seed(0)
-    teacher = WaveNet(num_stacks=1, layers_per_stack=6, residual_channels=16, skip_channels=16,
-                      num_speakers=4, output="logistic_mixture", num_components=3,
-                      num_mels=4, hop_length=64, clip_length=256)
+    teacher = WaveNet(
+        num_stacks=1,
+        layers_per_stack=6,
+        residual_channels=16,
+        skip_channels=16,
+        num_speakers=4,
+        output="logistic_mixture",
+        num_components=3,
+        num_mels=4,
+        hop_length=64,
+        clip_length=256,
+    )
     teacher.compile(tf.keras.optimizers.Adam(3e-3))
-    train = data.load("audio", "train", batch_size=8, shuffle=True, repeat=True, seed=0,
-                      **options)
+    train = data.load("audio", "train", batch_size=8, shuffle=True, repeat=True, seed=0, **options)
     teacher.fit(train.take(80), epochs=1, verbose=0)
     _write_teacher_run(str(tmp_path / "teacher"), teacher)
 
-    student = ParallelWaveNet(flow_layers=[3, 3], layers_per_stack=3, residual_channels=16,
-                              skip_channels=16, num_speakers=4, num_mels=4, hop_length=64,
-                              clip_length=256, num_cross_entropy_samples=8,
-                              power_loss_weight=0.1, stft_frame_length=64, stft_hop_length=16,
-                              teacher_dir=str(tmp_path / "teacher"))
+    student = ParallelWaveNet(
+        flow_layers=[3, 3],
+        layers_per_stack=3,
+        residual_channels=16,
+        skip_channels=16,
+        num_speakers=4,
+        num_mels=4,
+        hop_length=64,
+        clip_length=256,
+        num_cross_entropy_samples=8,
+        power_loss_weight=0.1,
+        stft_frame_length=64,
+        stft_hop_length=16,
+        teacher_dir=str(tmp_path / "teacher"),
+    )
     student(student.example_features(1))
     test = list(data.load("audio", "test", batch_size=16, **options).take(2))
 
     def kl_per_sample():
-        return np.mean([student.distillation_terms(batch, seed=i)["kl"].numpy().mean() / 256
-                        for i, batch in enumerate(test)])
+        return np.mean(
+            [
+                student.distillation_terms(batch, seed=i)["kl"].numpy().mean() / 256
+                for i, batch in enumerate(test)
+            ]
+        )
 
     before = kl_per_sample()
     student.compile(tf.keras.optimizers.Adam(2e-3))

@@ -12,8 +12,16 @@ from tfgen import registry
 from tfgen.layers import MaskedConv2D
 from tfgen.models.pixelcnn import PixelCNN
 
-SMALL = dict(image_shape=(8, 8, 1), num_levels=2, num_labels=10, num_layers=3, filters=8,
-             kernel_size=3, first_kernel_size=3, output_filters=16)
+SMALL = dict(
+    image_shape=(8, 8, 1),
+    num_levels=2,
+    num_labels=10,
+    num_layers=3,
+    filters=8,
+    kernel_size=3,
+    first_kernel_size=3,
+    output_filters=16,
+)
 
 
 def _gradient_support(fn, x, i, j):
@@ -71,9 +79,16 @@ def _plain_masked_pixelcnn(num_layers, filters, kernel_size):
 def test_no_blind_spot_unlike_masked_pixelcnn():
     num_layers, k, (i, j) = 4, 3, (6, 4)
     shape = (9, 9)
-    model = PixelCNN(image_shape=(*shape, 1), num_levels=2, num_labels=0,
-                     num_layers=num_layers, filters=8, kernel_size=k, first_kernel_size=k,
-                     output_filters=8)
+    model = PixelCNN(
+        image_shape=(*shape, 1),
+        num_levels=2,
+        num_labels=0,
+        num_layers=num_layers,
+        filters=8,
+        kernel_size=k,
+        first_kernel_size=k,
+        output_filters=8,
+    )
     x = tf.random.stateless_uniform([1, *shape, 1], [0, 1], -1, 1)
     gated = _gradient_support(model.network, x, i, j)
     masked = _gradient_support(_plain_masked_pixelcnn(num_layers, 8, k), x, i, j)
@@ -88,14 +103,14 @@ def test_no_blind_spot_unlike_masked_pixelcnn():
     # is seen.
     r = k // 2 * num_layers
     field = np.zeros(shape, bool)
-    field[max(0, i - r - 1):i, max(0, j - r):j + r + 1] = True
-    field[i, max(0, j - r):j] = True
+    field[max(0, i - r - 1) : i, max(0, j - r) : j + r + 1] = True
+    field[i, max(0, j - r) : j] = True
     np.testing.assert_array_equal(gated, field)
 
     # The plain masked stack has the same nominal reach but misses pixels up
     # and to the right: its blind spot.
     assert not (masked & ~field).any()
-    assert not masked[:i - r].any()
+    assert not masked[: i - r].any()
     blind = field & ~masked
     for pixel in [(i - 1, j + 2), (i - 1, j + 3), (i - 2, j + 4)]:
         assert blind[pixel], pixel
@@ -123,8 +138,9 @@ def test_log_prob_matches_numpy(num_levels, num_labels):
     loss, metrics = model.compute_losses(features)
     dims = 8 * 8
     np.testing.assert_allclose(metrics["nats_per_example"].numpy(), -expected, rtol=1e-5)
-    np.testing.assert_allclose(metrics["bits_per_dim"].numpy(), -expected / dims / math.log(2),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        metrics["bits_per_dim"].numpy(), -expected / dims / math.log(2), rtol=1e-5
+    )
     np.testing.assert_allclose(loss.numpy(), np.mean(-expected) / dims, rtol=1e-5)
     # An untrained model is close to uniform: about log2(K) bits per dim.
     assert abs(np.mean(metrics["bits_per_dim"]) - math.log2(num_levels)) < 0.5
@@ -133,8 +149,11 @@ def test_log_prob_matches_numpy(num_levels, num_labels):
 def test_log_prob_accepts_image_and_labels():
     model = PixelCNN(**SMALL)
     features = model.example_features(2)
-    np.testing.assert_allclose(model.log_prob(features["image"], labels=features["label"]),
-                               model.log_prob(features), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.log_prob(features["image"], labels=features["label"]),
+        model.log_prob(features),
+        rtol=1e-6,
+    )
 
 
 def test_get_config_round_trip():
@@ -212,26 +231,34 @@ def test_spatial_conditioning_changes_log_prob_and_samples():
     b = model.sample(labels=features["label"], spatial=other["spatial"] * 3.0, seed=0)
     assert a.shape == (2, 8, 8, 1) and not np.array_equal(a, b)
     np.testing.assert_array_equal(
-        model.sample(labels=features["label"], spatial=features["spatial"], seed=0,
-                     jit_compile=False), a)
+        model.sample(
+            labels=features["label"], spatial=features["spatial"], seed=0, jit_compile=False
+        ),
+        a,
+    )
 
 
-@pytest.mark.parametrize("hparams", [SMALL, {**SMALL, "num_labels": 0},
-                                     {**SMALL, "spatial_shape": (4, 4, 2)}])
+@pytest.mark.parametrize(
+    "hparams", [SMALL, {**SMALL, "num_labels": 0}, {**SMALL, "spatial_shape": (4, 4, 2)}]
+)
 def test_signatures(hparams, tmp_path):
     model = PixelCNN(**hparams)
     signatures = model.signatures()
     assert set(signatures) == {"serving_default", "log_prob", "sample"}
     features = model.example_features(3)
     inputs = {name: goldens.signature_inputs(model, fn, 3) for name, fn in signatures.items()}
-    expected_keys = {"image"} | ({"label"} if hparams["num_labels"] else set()) | (
-        {"spatial"} if hparams.get("spatial_shape") else set())
+    expected_keys = (
+        {"image"}
+        | ({"label"} if hparams["num_labels"] else set())
+        | ({"spatial"} if hparams.get("spatial_shape") else set())
+    )
     assert set(inputs["log_prob"]) == expected_keys
     out = signatures["log_prob"](**inputs["log_prob"])
     assert set(out) == {"log_prob", "bits_per_dim"}
     np.testing.assert_allclose(out["log_prob"], model.log_prob(features), rtol=1e-5)
-    np.testing.assert_allclose(out["bits_per_dim"],
-                               -out["log_prob"] / (64 * math.log(2)), rtol=1e-6)
+    np.testing.assert_allclose(
+        out["bits_per_dim"], -out["log_prob"] / (64 * math.log(2)), rtol=1e-6
+    )
     sample_keys = (expected_keys - {"image"}) or {"num_samples"}
     assert set(inputs["sample"]) == sample_keys | {"seed", "temperature"}
     image = signatures["sample"](**inputs["sample"])["image"]
@@ -245,9 +272,10 @@ def test_signatures(hparams, tmp_path):
     loaded = tf.saved_model.load(str(tmp_path))
     np.testing.assert_allclose(
         loaded.signatures["serving_default"](**inputs["serving_default"])["log_prob"],
-        out["log_prob"], rtol=1e-5)
-    np.testing.assert_array_equal(loaded.signatures["sample"](**inputs["sample"])["image"],
-                                  image)
+        out["log_prob"],
+        rtol=1e-5,
+    )
+    np.testing.assert_array_equal(loaded.signatures["sample"](**inputs["sample"])["image"], image)
 
 
 # (d) training ------------------------------------------------------------------
@@ -255,12 +283,13 @@ def test_training_beats_independent_pixel_baseline():
     from tfgen import data
 
     info = data.info("digits", view="binary")
-    train = data.load("digits", "train", batch_size=32, shuffle=True, repeat=True, seed=0,
-                      view="binary")
+    train = data.load(
+        "digits", "train", batch_size=32, shuffle=True, repeat=True, seed=0, view="binary"
+    )
     test = data.load("digits", "test", batch_size=360, view="binary")
     train_images = np.concatenate(
-        [b["image"].numpy() for b in data.load("digits", "train", batch_size=512,
-                                               view="binary")])
+        [b["image"].numpy() for b in data.load("digits", "train", batch_size=512, view="binary")]
+    )
     test_batch = next(iter(test))
     test_images = test_batch["image"].numpy()
 
@@ -269,15 +298,24 @@ def test_training_beats_independent_pixel_baseline():
     ll = test_images * np.log(p1) + (1 - test_images) * np.log(1 - p1)
     baseline_bpd = -ll.sum(axis=(1, 2, 3)).mean() / (64 * math.log(2))
 
-    model = PixelCNN(image_shape=info.image_shape, num_levels=info.num_levels,
-                     num_labels=info.num_labels, num_layers=4, filters=16, kernel_size=3,
-                     first_kernel_size=5, output_filters=32)
+    model = PixelCNN(
+        image_shape=info.image_shape,
+        num_levels=info.num_levels,
+        num_labels=info.num_labels,
+        num_layers=4,
+        filters=16,
+        kernel_size=3,
+        first_kernel_size=5,
+        output_filters=32,
+    )
     model.compile(tf.keras.optimizers.Adam(3e-3))
     history = model.fit(train, steps_per_epoch=100, epochs=3, verbose=0)
     result = model.evaluate(test, verbose=0, return_dict=True)
-    print(f"digits binary test bits/dim: gated PixelCNN {result['bits_per_dim']:.4f}, "
-          f"independent-pixel baseline {baseline_bpd:.4f}; train loss "
-          f"{history.history['bits_per_dim'][0]:.4f} -> {history.history['bits_per_dim'][-1]:.4f}")
+    print(
+        f"digits binary test bits/dim: gated PixelCNN {result['bits_per_dim']:.4f}, "
+        f"independent-pixel baseline {baseline_bpd:.4f}; train loss "
+        f"{history.history['bits_per_dim'][0]:.4f} -> {history.history['bits_per_dim'][-1]:.4f}"
+    )
     assert result["bits_per_dim"] < baseline_bpd - 0.05
     # The class label is used: the true labels explain the test set better than shuffled ones.
     true = model.log_prob(test_batch).numpy().mean()

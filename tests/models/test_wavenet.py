@@ -11,9 +11,18 @@ from scipy.special import log_softmax
 from tfgen import data, registry
 from tfgen.models.wavenet import WaveNet
 
-SMALL = dict(num_stacks=2, layers_per_stack=3, residual_channels=8, skip_channels=16,
-             num_speakers=3, local_conditioning=True, num_mels=4, hop_length=16,
-             conditioning_channels=4, clip_length=64)
+SMALL = dict(
+    num_stacks=2,
+    layers_per_stack=3,
+    residual_channels=8,
+    skip_channels=16,
+    num_speakers=3,
+    local_conditioning=True,
+    num_mels=4,
+    hop_length=16,
+    conditioning_channels=4,
+    clip_length=64,
+)
 
 
 def _model(**overrides):
@@ -58,8 +67,9 @@ def test_log_prob_matches_numpy_softmax():
     expected = np.take_along_axis(log_softmax(logits, -1), codes[..., None], -1)[..., 0].sum(1)
     np.testing.assert_allclose(model.log_prob(features).numpy(), expected, rtol=1e-5)
     loss, metrics = model.compute_losses(features)
-    np.testing.assert_allclose(metrics["bits_per_sample"], -expected / (64 * math.log(2)),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        metrics["bits_per_sample"], -expected / (64 * math.log(2)), rtol=1e-5
+    )
     np.testing.assert_allclose(loss, -expected.mean() / 64, rtol=1e-5)
 
 
@@ -99,8 +109,9 @@ def test_samples_follow_the_model_conditionals():
     # E[-log p(sample)] = entropy for samples from the model.
     np.testing.assert_allclose(-chosen.mean(), entropy.mean(), rtol=0.02)
     low = model.sample(32, speaker=tf.zeros([64], tf.int32), seed=3, temperature=0.3).numpy()
-    low_chosen = np.take_along_axis(log_softmax(model({"audio": low}).numpy(), -1),
-                                    low[..., None], -1)
+    low_chosen = np.take_along_axis(
+        log_softmax(model({"audio": low}).numpy(), -1), low[..., None], -1
+    )
     assert low_chosen.mean() > chosen.mean()
 
 
@@ -112,8 +123,13 @@ def test_generate_signature(tmp_path):
     names = {spec.name for spec in generate.input_signature}
     assert names == {"num_samples", "speaker", "mel", "temperature", "seed"}
     mel = model.example_features(3)["mel"]
-    args = dict(num_samples=tf.constant(40), speaker=tf.constant([0, 1, 2]), mel=mel,
-                temperature=tf.constant(1.0), seed=tf.constant(5, tf.int64))
+    args = dict(
+        num_samples=tf.constant(40),
+        speaker=tf.constant([0, 1, 2]),
+        mel=mel,
+        temperature=tf.constant(1.0),
+        seed=tf.constant(5, tf.int64),
+    )
     out = generate(**args)
     assert out["audio"].shape == [3, 40] and out["waveform"].shape == [3, 40]
     direct = model.sample(40, speaker=[0, 1, 2], mel=mel, seed=5).numpy()
@@ -148,8 +164,16 @@ def test_training_beats_the_mu_law_marginal_baseline():
     counts = np.bincount(train_codes, minlength=256) + 1.0
     marginal = np.log(counts / counts.sum())
     baseline = -marginal[test["audio"].numpy()].mean()  # nats per sample, unigram model
-    model = WaveNet(num_stacks=1, layers_per_stack=6, residual_channels=16, skip_channels=32,
-                    num_speakers=4, num_mels=8, hop_length=128, clip_length=512)
+    model = WaveNet(
+        num_stacks=1,
+        layers_per_stack=6,
+        residual_channels=16,
+        skip_channels=32,
+        num_speakers=4,
+        num_mels=8,
+        hop_length=128,
+        clip_length=512,
+    )
     model.compile(tf.keras.optimizers.Adam(3e-3))
     model.fit(train, steps_per_epoch=150, epochs=1, verbose=0)
     nll = -model.log_prob(test).numpy().mean() / 512

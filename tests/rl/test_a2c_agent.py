@@ -29,17 +29,24 @@ def _env(seed=0):
 def _pipeline(lstm_size=None, noisy=False):
     tf.keras.utils.set_random_seed(0)
     env = _env()
-    net = NoisyActorCriticNetwork(env.observation_spec(), env.action_spec(),
-                                  fc_layer_params=(32,), lstm_size=lstm_size)
+    net = NoisyActorCriticNetwork(
+        env.observation_spec(), env.action_spec(), fc_layer_params=(32,), lstm_size=lstm_size
+    )
     net.noisy = noisy
-    agent = A2CAgent(env.time_step_spec(), env.action_spec(), net,
-                     tf.keras.optimizers.RMSprop(1e-3, rho=0.99, epsilon=0.1),
-                     entropy_beta=0.0 if noisy else 0.01)
+    agent = A2CAgent(
+        env.time_step_spec(),
+        env.action_spec(),
+        net,
+        tf.keras.optimizers.RMSprop(1e-3, rho=0.99, epsilon=0.1),
+        entropy_beta=0.0 if noisy else 0.01,
+    )
     agent.initialize()
     buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        agent.collect_data_spec, batch_size=env.batch_size, max_length=T_MAX + 1)
+        agent.collect_data_spec, batch_size=env.batch_size, max_length=T_MAX + 1
+    )
     driver = dynamic_step_driver.DynamicStepDriver(
-        env, agent.collect_policy, [buffer.add_batch], num_steps=(T_MAX + 1) * env.batch_size)
+        env, agent.collect_policy, [buffer.add_batch], num_steps=(T_MAX + 1) * env.batch_size
+    )
     return env, agent, buffer, driver
 
 
@@ -78,10 +85,14 @@ def test_loss_matches_a_numpy_reference_of_the_a3c_loss():
     reward = np.array([[1.0, 1.0, 0.0, 0.0]], np.float32)
     discount = np.array([[1.0, 0.0, 1.0, 0.0]], np.float32)  # terminated after step 1
     experience = agent.collect_data_spec._replace(
-        step_type=tf.constant(step_type), observation=tf.constant(observation),
-        action=tf.constant(action), reward=tf.constant(reward),
-        discount=tf.constant(discount), policy_info=(),
-        next_step_type=tf.constant(step_type))
+        step_type=tf.constant(step_type),
+        observation=tf.constant(observation),
+        action=tf.constant(action),
+        reward=tf.constant(reward),
+        discount=tf.constant(discount),
+        policy_info=(),
+        next_step_type=tf.constant(step_type),
+    )
     loss_info = agent.loss(experience)
     (logits, values), _ = net(tf.constant(observation), step_type=tf.constant(step_type))
     logits, values = logits.numpy()[0], values.numpy()[0]
@@ -92,24 +103,29 @@ def test_loss_matches_a_numpy_reference_of_the_a3c_loss():
     for t, ret in returns.items():
         adv = ret - values[t]
         entropy = -(np.exp(log_pi[t]) * log_pi[t]).sum()
-        expected += -log_pi[t, action[0, t]] * adv + c * adv ** 2 - beta * entropy
+        expected += -log_pi[t, action[0, t]] * adv + c * adv**2 - beta * entropy
     np.testing.assert_allclose(loss_info.loss.numpy(), expected, rtol=1e-5)
 
 
 def test_policy_exports_with_serving_default_and_answers_through_serving(tmp_path):
     env, agent, buffer, driver = _pipeline()
     agent.train(_collect(driver, buffer))
-    export_dir = save_policy(agent.policy, str(tmp_path / "a2c" / "1"),
-                             train_step=agent.train_step_counter)
+    export_dir = save_policy(
+        agent.policy, str(tmp_path / "a2c" / "1"), train_step=agent.train_step_counter
+    )
 
     time_step = env.reset()
-    inputs = {"0/step_type": time_step.step_type, "0/reward": time_step.reward,
-              "0/discount": time_step.discount, "0/observation": time_step.observation}
+    inputs = {
+        "0/step_type": time_step.step_type,
+        "0/reward": time_step.reward,
+        "0/discount": time_step.discount,
+        "0/observation": time_step.observation,
+    }
     inputs = {k: v.numpy() for k, v in inputs.items()}
     # A fresh process that never imported tfgen (nor tf-agents) loads and runs it.
     outputs = fresh_process.signature_outputs(
-        export_dir, {"serving_default": inputs, "action": inputs, "get_train_step": {}},
-        tmp_path)
+        export_dir, {"serving_default": inputs, "action": inputs, "get_train_step": {}}, tmp_path
+    )
     np.testing.assert_array_equal(outputs["serving_default"]["action"].shape, [BATCH])
     assert set(outputs["serving_default"]["action"]) <= {0, 1}
     assert set(outputs["action"]) == set(outputs["serving_default"])
@@ -134,5 +150,6 @@ def test_save_policy_refuses_an_existing_directory(tmp_path):
 def test_rejects_a_network_that_is_not_an_actor_critic():
     env = _env()
     with pytest.raises(TypeError, match="expected a NoisyActorCriticNetwork"):
-        A2CAgent(env.time_step_spec(), env.action_spec(), object(),
-                 tf.keras.optimizers.RMSprop(1e-3))
+        A2CAgent(
+            env.time_step_spec(), env.action_spec(), object(), tf.keras.optimizers.RMSprop(1e-3)
+        )

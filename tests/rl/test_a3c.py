@@ -46,8 +46,9 @@ def test_n_step_returns_match_algorithm_s3():
     bootstrap = rng.uniform(size=shape) > 0.7
     bootstrap[:, -1] = True
     expected = _numpy_returns(rewards, discounts, values, bootstrap, 0.9)
-    np.testing.assert_allclose(n_step_returns(rewards, discounts, values, bootstrap, 0.9),
-                               expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        n_step_returns(rewards, discounts, values, bootstrap, 0.9), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_actor_critic_loss_and_policy_gradient_match_numpy():
@@ -61,21 +62,29 @@ def test_actor_critic_loss_and_policy_gradient_match_numpy():
     logits_t = tf.constant(logits)
     with tf.GradientTape() as tape:
         tape.watch(logits_t)
-        loss, terms = actor_critic_loss(logits_t, tf.constant(values), actions,
-                                        tf.constant(returns), tf.constant(weights), beta, c)
+        loss, terms = actor_critic_loss(
+            logits_t,
+            tf.constant(values),
+            actions,
+            tf.constant(returns),
+            tf.constant(weights),
+            beta,
+            c,
+        )
     pi = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     adv = returns - values
     log_pi_a = np.log(np.take_along_axis(pi, actions[..., None], -1)[..., 0])
     entropy = -(pi * np.log(pi)).sum(-1)
-    per_step = -log_pi_a * adv + c * adv ** 2 - beta * entropy
+    per_step = -log_pi_a * adv + c * adv**2 - beta * entropy
     np.testing.assert_allclose(loss, (weights * per_step).sum() / 2, rtol=1e-5)
     np.testing.assert_allclose(terms["entropy"], (weights * entropy).sum() / 2, rtol=1e-5)
     # Policy gradient: d/dlogits [-log pi(a) A] = (pi - onehot(a)) A (advantage held fixed),
     # d/dlogits [-beta H] = beta pi (log pi + H).
     onehot = np.eye(3)[actions]
     expected = (pi - onehot) * adv[..., None] + beta * pi * (np.log(pi) + entropy[..., None])
-    np.testing.assert_allclose(tape.gradient(loss, logits_t),
-                               weights[..., None] * expected / 2, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        tape.gradient(loss, logits_t), weights[..., None] * expected / 2, rtol=1e-4, atol=1e-6
+    )
 
 
 def test_shared_rmsprop_matches_the_paper_update():
@@ -87,8 +96,10 @@ def test_shared_rmsprop_matches_the_paper_update():
     for step in range(3):
         grads = [rng.normal(size=t.shape).astype(np.float32) for t in theta]
         optimizer.apply_gradients([tf.constant(d) for d in grads], tf.constant(0.01))
-        for i, d in enumerate(grads):  # g = alpha g + (1 - alpha) d^2; theta -= eta d / sqrt(g + eps)
-            g[i] = 0.99 * g[i] + 0.01 * d ** 2
+        for i, d in enumerate(
+            grads
+        ):  # g = alpha g + (1 - alpha) d^2; theta -= eta d / sqrt(g + eps)
+            g[i] = 0.99 * g[i] + 0.01 * d**2
             theta[i] = theta[i] - 0.01 * d / np.sqrt(g[i] + 0.1)
         assert int(optimizer.iterations.numpy()) == step + 1
     for variable, expected in zip(variables, theta):
@@ -143,12 +154,18 @@ def test_noisy_rollout_reuses_its_noise_for_the_gradient():
     learner = a3c.learners[0]
     seed = tf.constant([3, 4], tf.int64)
     rollout, state = learner.rollout(seed)
-    (logits, _), _ = learner.network(rollout["observation"], step_type=rollout["step_type"],
-                                     network_state=state, noise_seed=seed)
-    (again, _), _ = learner.network(rollout["observation"], step_type=rollout["step_type"],
-                                    network_state=state, noise_seed=seed)
-    (other, _), _ = learner.network(rollout["observation"], step_type=rollout["step_type"],
-                                    network_state=state, noise_seed=seed + 1)
+    (logits, _), _ = learner.network(
+        rollout["observation"], step_type=rollout["step_type"], network_state=state, noise_seed=seed
+    )
+    (again, _), _ = learner.network(
+        rollout["observation"], step_type=rollout["step_type"], network_state=state, noise_seed=seed
+    )
+    (other, _), _ = learner.network(
+        rollout["observation"],
+        step_type=rollout["step_type"],
+        network_state=state,
+        noise_seed=seed + 1,
+    )
     np.testing.assert_array_equal(logits, again)
     assert not np.allclose(logits, other)
     assert rollout["observation"].shape == (1, a3c.t_max + 1, 4)
@@ -192,9 +209,15 @@ def test_parameter_server_strategy_in_process_cluster():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
     env.pop("TF_CONFIG", None)
-    result = subprocess.run([sys.executable, "-c", _PSS_SCRIPT], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _PSS_SCRIPT],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["devices"] == ["/job:ps/replica:0/task:0/device:CPU:0"]

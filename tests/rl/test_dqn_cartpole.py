@@ -18,10 +18,10 @@ from tf_agents.utils import common
 
 from tfgen.rl.networks import NoisyQNetwork
 
-TRAIN_STEPS = 8000        # environment steps, one gradient step each after warm-up
-WARMUP_STEPS = 500        # collected by the noisy policy itself (no random policy)
+TRAIN_STEPS = 8000  # environment steps, one gradient step each after warm-up
+WARMUP_STEPS = 500  # collected by the noisy policy itself (no random policy)
 EVAL_EPISODES = 10
-RETURN_THRESHOLD = 60.0   # random ~22, always-one-action ~9, maximum 200; this run gets 100.5
+RETURN_THRESHOLD = 60.0  # random ~22, always-one-action ~9, maximum 200; this run gets 100.5
 
 
 def _environment(seed):
@@ -48,16 +48,23 @@ def _average_return(env, policy, episodes):
 def _train_noisy_dqn(env):
     q_net = NoisyQNetwork(env.observation_spec(), env.action_spec(), fc_layer_params=(64, 64))
     agent = dqn_agent.DqnAgent(
-        env.time_step_spec(), env.action_spec(), q_network=q_net,
-        optimizer=tf.keras.optimizers.Adam(1e-3), epsilon_greedy=0.0,
-        target_update_period=100, gamma=0.95,
+        env.time_step_spec(),
+        env.action_spec(),
+        q_network=q_net,
+        optimizer=tf.keras.optimizers.Adam(1e-3),
+        epsilon_greedy=0.0,
+        target_update_period=100,
+        gamma=0.95,
         td_errors_loss_fn=common.element_wise_huber_loss,
-        train_step_counter=tf.Variable(0, dtype=tf.int64))
+        train_step_counter=tf.Variable(0, dtype=tf.int64),
+    )
     agent.initialize()
     buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
-        agent.collect_data_spec, batch_size=env.batch_size, max_length=20000)
+        agent.collect_data_spec, batch_size=env.batch_size, max_length=20000
+    )
     driver = dynamic_step_driver.DynamicStepDriver(
-        env, agent.collect_policy, observers=[buffer.add_batch], num_steps=1)
+        env, agent.collect_policy, observers=[buffer.add_batch], num_steps=1
+    )
     collect = common.function(driver.run)
 
     @common.function
@@ -80,8 +87,8 @@ def _train_noisy_dqn(env):
 def test_noisy_dqn_learns_cartpole_without_epsilon_greedy():
     env = _environment(seed=0)
     random_return = _average_return(
-        env, random_tf_policy.RandomTFPolicy(env.time_step_spec(), env.action_spec()),
-        EVAL_EPISODES)
+        env, random_tf_policy.RandomTFPolicy(env.time_step_spec(), env.action_spec()), EVAL_EPISODES
+    )
     agent = _train_noisy_dqn(env)
     eval_env = _environment(seed=1)
     trained_return = _average_return(eval_env, agent.policy, EVAL_EPISODES)

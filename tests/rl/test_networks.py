@@ -25,8 +25,9 @@ def _obs(*outer):
 
 def _variables(net, layer_name):
     """{'mu_w': ..., 'mu_b': ...} of the named NoisyDense layer of `net`."""
-    return {v.name.split("/")[-1][:-2]: v.numpy() for v in net.variables
-            if f"/{layer_name}/" in v.name}
+    return {
+        v.name.split("/")[-1][:-2]: v.numpy() for v in net.variables if f"/{layer_name}/" in v.name
+    }
 
 
 @pytest.mark.parametrize("cls", Q_NETWORKS)
@@ -70,8 +71,9 @@ def test_mean_q_network_matches_numpy_forward_pass():
     obs = _obs(5)
     fc, head = _variables(net, "fc_0"), _variables(net, "q_values")
     hidden = np.maximum(obs.numpy() @ fc["mu_w"] + fc["mu_b"], 0.0)
-    np.testing.assert_allclose(net(obs)[0], hidden @ head["mu_w"] + head["mu_b"],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        net(obs)[0], hidden @ head["mu_w"] + head["mu_b"], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_dueling_head_is_value_plus_centred_advantage():
@@ -94,8 +96,13 @@ def test_dueling_head_is_value_plus_centred_advantage():
 def test_dqn_agent_target_network_is_an_independent_noisy_copy(cls):
     net = cls(OBS, ACTIONS, fc_layer_params=(8,))
     time_step_spec = ts.time_step_spec(OBS)
-    agent = dqn_agent.DqnAgent(time_step_spec, ACTIONS, q_network=net,
-                               optimizer=tf.keras.optimizers.Adam(1e-3), epsilon_greedy=0.0)
+    agent = dqn_agent.DqnAgent(
+        time_step_spec,
+        ACTIONS,
+        q_network=net,
+        optimizer=tf.keras.optimizers.Adam(1e-3),
+        epsilon_greedy=0.0,
+    )
     agent.initialize()
     target = agent._target_q_network
     assert type(target) is cls and target is not net
@@ -124,8 +131,9 @@ def test_actor_critic_feed_forward_outputs():
     assert logits.shape == (5, 7, 3) and value.shape == (5, 7)
     noisy = sorted(layer.name for layer in net.submodules if isinstance(layer, NoisyDense))
     assert noisy == ["fc_0", "policy_logits", "value"]
-    assert all(layer.noise == "independent" for layer in net.submodules
-               if isinstance(layer, NoisyDense))
+    assert all(
+        layer.noise == "independent" for layer in net.submodules if isinstance(layer, NoisyDense)
+    )
 
 
 def test_actor_critic_lstm_unroll_equals_step_by_step():
@@ -134,19 +142,25 @@ def test_actor_critic_lstm_unroll_equals_step_by_step():
     obs = _obs(2, 6)
     step_type = tf.constant([[0, 1, 1, 0, 1, 2]] * 2, tf.int32)  # an episode restarts at t=3
     seed = tf.constant([5, 6])  # one network sample for the whole rollout (Algorithm 2)
-    (logits, value), final = net(obs, step_type=step_type,
-                                 network_state=net.get_initial_state(2), noise_seed=seed)
+    (logits, value), final = net(
+        obs, step_type=step_type, network_state=net.get_initial_state(2), noise_seed=seed
+    )
     state = net.get_initial_state(2)
     for t in range(6):
-        (logits_t, value_t), state = net(obs[:, t], step_type=step_type[:, t],
-                                         network_state=state, noise_seed=seed)
+        (logits_t, value_t), state = net(
+            obs[:, t], step_type=step_type[:, t], network_state=state, noise_seed=seed
+        )
         np.testing.assert_allclose(logits_t, logits[:, t], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(value_t, value[:, t], rtol=1e-5, atol=1e-6)
     for a, b in zip(final, state):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # The reset at t=3 makes the rest of the rollout independent of t < 3.
-    (tail_logits, _), _ = net(obs[:, 3:], step_type=step_type[:, 3:],
-                              network_state=net.get_initial_state(2), noise_seed=seed)
+    (tail_logits, _), _ = net(
+        obs[:, 3:],
+        step_type=step_type[:, 3:],
+        network_state=net.get_initial_state(2),
+        noise_seed=seed,
+    )
     np.testing.assert_allclose(tail_logits, logits[:, 3:], rtol=1e-5, atol=1e-6)
 
 
@@ -161,10 +175,18 @@ def test_actor_network_view_drives_an_actor_policy():
     # A view, not a copy: the policy's variables are the network's.
     assert {id(v) for v in policy.variables()} == {id(v) for v in net.variables}
     seed = tf.constant([3, 4])
-    distribution, _ = actor(_obs(4), step_type=time_step.step_type,
-                            network_state=net.get_initial_state(4), noise_seed=seed)
-    (logits, _), _ = net(_obs(4), step_type=time_step.step_type,
-                         network_state=net.get_initial_state(4), noise_seed=seed)
+    distribution, _ = actor(
+        _obs(4),
+        step_type=time_step.step_type,
+        network_state=net.get_initial_state(4),
+        noise_seed=seed,
+    )
+    (logits, _), _ = net(
+        _obs(4),
+        step_type=time_step.step_type,
+        network_state=net.get_initial_state(4),
+        noise_seed=seed,
+    )
     np.testing.assert_allclose(distribution.logits_parameter(), logits)
 
 

@@ -35,23 +35,36 @@ class _ToyModule(tf.Module):
     def serve(self, x):
         return {"y": x * self.w + self.v}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="a"),
-                                  tf.TensorSpec([None], tf.string, name="s")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int64, name="a"),
+            tf.TensorSpec([None], tf.string, name="s"),
+        ]
+    )
     def second(self, a, s):
         batch = tf.shape(a)[0]
         return {"a2": a * 2, "n": tf.strings.length(s), "v": tf.fill([batch], self.v)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
     def check(self, x):
-        with tf.control_dependencies([tf.debugging.assert_non_negative(x, message="x must be non-negative")]):
+        with tf.control_dependencies(
+            [tf.debugging.assert_non_negative(x, message="x must be non-negative")]
+        ):
             return {"z": tf.identity(x)}
 
 
 def write_saved_model(path, version):
     """Writes the toy SavedModel whose outputs carry ``version`` to ``path``."""
     module = _ToyModule(version)
-    tf.saved_model.save(module, path, signatures={
-        "serving_default": module.serve, "second": module.second, "check": module.check})
+    tf.saved_model.save(
+        module,
+        path,
+        signatures={
+            "serving_default": module.serve,
+            "second": module.second,
+            "check": module.check,
+        },
+    )
     return path
 
 
@@ -83,7 +96,10 @@ def wait_until(predicate, timeout=60.0, interval=0.1, message="condition"):
 
 @pytest.fixture
 def server_factory():
-    """Factory fixture: ``server_factory(*flags)`` starts a ServerProcess; each must exit 0 at teardown."""
+    """Factory fixture: ``server_factory(*flags)`` starts a ServerProcess.
+
+    Each server must exit 0 at teardown.
+    """
     started = []
 
     def start(*flags, rest=False):

@@ -6,9 +6,16 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     inference_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc, regression_pb2)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
 
 from tests.serving.conftest import WEIGHTS, ServerProcess, install_version
 
@@ -21,8 +28,9 @@ def server(tmp_path_factory, saved_models):
     base = tmp_path_factory.mktemp("grpc") / "toy"
     base.mkdir()
     install_version(str(base), 1, saved_models[1])
-    srv = ServerProcess("--model_name=toy", f"--model_base_path={base}",
-                        f"--max_request_bytes={MAX_REQUEST_BYTES}")
+    srv = ServerProcess(
+        "--model_name=toy", f"--model_base_path={base}", f"--max_request_bytes={MAX_REQUEST_BYTES}"
+    )
     yield srv
     assert srv.terminate() == 0, srv.output()
 
@@ -58,7 +66,9 @@ def predict_request(inputs, name="toy", signature_name="", version=None, output_
 
 def assert_serves(stub, version=1):
     response = stub.Predict(predict_request({"x": X}), timeout=30)
-    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), X * np.array(WEIGHTS) + version)
+    np.testing.assert_allclose(
+        tf.make_ndarray(response.outputs["y"]), X * np.array(WEIGHTS) + version
+    )
 
 
 def test_predict_default_signature(stub):
@@ -78,7 +88,9 @@ def test_predict_second_signature_with_output_filter(stub):
     assert sorted(response.outputs) == ["a2", "n", "v"]
     np.testing.assert_array_equal(tf.make_ndarray(response.outputs["a2"]), [2, 10])
     np.testing.assert_array_equal(tf.make_ndarray(response.outputs["n"]), [2, 3])
-    filtered = stub.Predict(predict_request(inputs, signature_name="second", output_filter=["n"]), timeout=30)
+    filtered = stub.Predict(
+        predict_request(inputs, signature_name="second", output_filter=["n"]), timeout=30
+    )
     assert list(filtered.outputs) == ["n"]
 
 
@@ -124,6 +136,7 @@ def _metadata(fields, name="toy"):
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=fields)
         request.model_spec.name = name
         return stub.GetModelMetadata(request, timeout=30)
+
     return call
 
 
@@ -134,50 +147,118 @@ def _status(name, version=None):
         if version is not None:
             request.model_spec.version.value = version
         return model_stub.GetModelStatus(request, timeout=30)
+
     return call
 
 
 GOOD_SECOND = {"a": np.array([1], np.int64), "s": np.array([b"q"], object)}
 
 ERROR_CASES = {
-    "unknown_model": (_predict(inputs={"x": X}, name="nope"),
-                      grpc.StatusCode.NOT_FOUND, ["Servable not found for request: Latest(nope)"]),
-    "unknown_version": (_predict(inputs={"x": X}, version=7),
-                        grpc.StatusCode.NOT_FOUND, ["Servable not found for request: Specific(toy, 7)"]),
-    "unknown_signature": (_predict(inputs={"x": X}, signature_name="nope"),
-                          grpc.StatusCode.FAILED_PRECONDITION, ['Serving signature key "nope" not found.']),
-    "missing_input": (_predict(inputs={"a": GOOD_SECOND["a"]}, signature_name="second"),
-                      grpc.StatusCode.INVALID_ARGUMENT, ["Missing but required: {s}"]),
-    "extra_input": (_predict(inputs={"x": X, "extra": X}),
-                    grpc.StatusCode.INVALID_ARGUMENT, ["Sent extra: {extra}"]),
-    "wrong_input_name": (_predict(inputs={"z": X}),
-                         grpc.StatusCode.INVALID_ARGUMENT, ["input tensor alias not found in signature: z"]),
-    "wrong_dtype": (_predict(inputs={"x": X.astype(np.float64)}),
-                    grpc.StatusCode.INVALID_ARGUMENT, ['"x"', "DT_DOUBLE", "DT_FLOAT"]),
-    "wrong_shape": (_predict(inputs={"x": np.zeros([2, 4], np.float32)}),
-                    grpc.StatusCode.INVALID_ARGUMENT, ['"x"', "[2,4]", "[-1,3]"]),
-    "wrong_rank": (_predict(inputs={"x": np.zeros([3], np.float32)}),
-                   grpc.StatusCode.INVALID_ARGUMENT, ['"x"', "rank 1", "rank 2"]),
-    "bad_output_filter": (_predict(inputs={"x": X}, output_filter=["nope"]),
-                          grpc.StatusCode.INVALID_ARGUMENT, ["output tensor alias not found in signature: nope"]),
-    "runtime_failure": (_predict(inputs={"x": np.array([1.0, -1.0], np.float32)}, signature_name="check"),
-                        grpc.StatusCode.INVALID_ARGUMENT, ["x must be non-negative"]),
-    "missing_model_spec": (_predict(inputs={"x": X}, name=""),
-                           grpc.StatusCode.INVALID_ARGUMENT, ["Missing ModelSpec"]),
-    "too_large": (_predict(inputs={"x": np.zeros([MAX_REQUEST_BYTES // 12 + 10, 3], np.float32)}),
-                  grpc.StatusCode.RESOURCE_EXHAUSTED, []),
-    "metadata_unknown_model": (_metadata(["signature_def"], name="nope"),
-                               grpc.StatusCode.NOT_FOUND, ["Servable not found for request: Latest(nope)"]),
-    "metadata_no_field": (_metadata([]), grpc.StatusCode.INVALID_ARGUMENT, ["at least one metadata_field"]),
-    "metadata_bad_field": (_metadata(["nope"]), grpc.StatusCode.INVALID_ARGUMENT, ["nope is not supported"]),
-    "status_unknown_model": (_status("nope"), grpc.StatusCode.NOT_FOUND, ["Could not find any versions of model nope"]),
-    "status_unknown_version": (_status("toy", 9), grpc.StatusCode.NOT_FOUND, ["Could not find version 9 of model toy"]),
-    "classify": (lambda stub, _: stub.Classify(classification_pb2.ClassificationRequest(), timeout=30),
-                 grpc.StatusCode.UNIMPLEMENTED, ["Classify"]),
-    "regress": (lambda stub, _: stub.Regress(regression_pb2.RegressionRequest(), timeout=30),
-                grpc.StatusCode.UNIMPLEMENTED, ["Regress"]),
-    "multi_inference": (lambda stub, _: stub.MultiInference(inference_pb2.MultiInferenceRequest(), timeout=30),
-                        grpc.StatusCode.UNIMPLEMENTED, ["MultiInference"]),
+    "unknown_model": (
+        _predict(inputs={"x": X}, name="nope"),
+        grpc.StatusCode.NOT_FOUND,
+        ["Servable not found for request: Latest(nope)"],
+    ),
+    "unknown_version": (
+        _predict(inputs={"x": X}, version=7),
+        grpc.StatusCode.NOT_FOUND,
+        ["Servable not found for request: Specific(toy, 7)"],
+    ),
+    "unknown_signature": (
+        _predict(inputs={"x": X}, signature_name="nope"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ['Serving signature key "nope" not found.'],
+    ),
+    "missing_input": (
+        _predict(inputs={"a": GOOD_SECOND["a"]}, signature_name="second"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["Missing but required: {s}"],
+    ),
+    "extra_input": (
+        _predict(inputs={"x": X, "extra": X}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["Sent extra: {extra}"],
+    ),
+    "wrong_input_name": (
+        _predict(inputs={"z": X}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["input tensor alias not found in signature: z"],
+    ),
+    "wrong_dtype": (
+        _predict(inputs={"x": X.astype(np.float64)}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ['"x"', "DT_DOUBLE", "DT_FLOAT"],
+    ),
+    "wrong_shape": (
+        _predict(inputs={"x": np.zeros([2, 4], np.float32)}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ['"x"', "[2,4]", "[-1,3]"],
+    ),
+    "wrong_rank": (
+        _predict(inputs={"x": np.zeros([3], np.float32)}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ['"x"', "rank 1", "rank 2"],
+    ),
+    "bad_output_filter": (
+        _predict(inputs={"x": X}, output_filter=["nope"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["output tensor alias not found in signature: nope"],
+    ),
+    "runtime_failure": (
+        _predict(inputs={"x": np.array([1.0, -1.0], np.float32)}, signature_name="check"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["x must be non-negative"],
+    ),
+    "missing_model_spec": (
+        _predict(inputs={"x": X}, name=""),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["Missing ModelSpec"],
+    ),
+    "too_large": (
+        _predict(inputs={"x": np.zeros([MAX_REQUEST_BYTES // 12 + 10, 3], np.float32)}),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        [],
+    ),
+    "metadata_unknown_model": (
+        _metadata(["signature_def"], name="nope"),
+        grpc.StatusCode.NOT_FOUND,
+        ["Servable not found for request: Latest(nope)"],
+    ),
+    "metadata_no_field": (
+        _metadata([]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["at least one metadata_field"],
+    ),
+    "metadata_bad_field": (
+        _metadata(["nope"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ["nope is not supported"],
+    ),
+    "status_unknown_model": (
+        _status("nope"),
+        grpc.StatusCode.NOT_FOUND,
+        ["Could not find any versions of model nope"],
+    ),
+    "status_unknown_version": (
+        _status("toy", 9),
+        grpc.StatusCode.NOT_FOUND,
+        ["Could not find version 9 of model toy"],
+    ),
+    "classify": (
+        lambda stub, _: stub.Classify(classification_pb2.ClassificationRequest(), timeout=30),
+        grpc.StatusCode.UNIMPLEMENTED,
+        ["Classify"],
+    ),
+    "regress": (
+        lambda stub, _: stub.Regress(regression_pb2.RegressionRequest(), timeout=30),
+        grpc.StatusCode.UNIMPLEMENTED,
+        ["Regress"],
+    ),
+    "multi_inference": (
+        lambda stub, _: stub.MultiInference(inference_pb2.MultiInferenceRequest(), timeout=30),
+        grpc.StatusCode.UNIMPLEMENTED,
+        ["MultiInference"],
+    ),
 }
 
 

@@ -26,8 +26,14 @@ def base(tmp_path_factory, saved_models):
 
 def run_python(*args, timeout=120):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -46,8 +52,14 @@ def test_bad_flags_exit_nonzero_with_a_clear_error():
 def test_programmatic_model_server(base):
     from serving.server import ModelServer
 
-    server = ModelServer(model_name="toy", model_base_path=str(base), port=0, enable_rest=True,
-                         host="127.0.0.1", file_system_poll_wait_seconds=0.5)
+    server = ModelServer(
+        model_name="toy",
+        model_base_path=str(base),
+        port=0,
+        enable_rest=True,
+        host="127.0.0.1",
+        file_system_poll_wait_seconds=0.5,
+    )
     with server:
         assert server.grpc_port > 0 and server.rest_port > 0
         assert server.grpc_address == f"127.0.0.1:{server.grpc_port}"
@@ -59,7 +71,9 @@ def test_programmatic_model_server(base):
             y = tf.make_ndarray(stub.Predict(request, timeout=30).outputs["y"])
             np.testing.assert_allclose(y, [np.array(WEIGHTS) + 1])
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(f"http://127.0.0.1:{server.rest_port}/v1/models/toy", timeout=30) as response:
+        with opener.open(
+            f"http://127.0.0.1:{server.rest_port}/v1/models/toy", timeout=30
+        ) as response:
             assert json.loads(response.read())["model_version_status"][0]["state"] == "AVAILABLE"
 
 
@@ -71,27 +85,50 @@ def server(base):
 
 
 def test_client_cli_predict(server):
-    result = run_python("-m", "serving.client", f"--server={server.address}", "--model_name=toy",
-                        "--input=x=[[1, 2, 3]]")
+    result = run_python(
+        "-m",
+        "serving.client",
+        f"--server={server.address}",
+        "--model_name=toy",
+        "--input=x=[[1, 2, 3]]",
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert answer["model_spec"] == {"name": "toy", "version": 1, "signature_name": "serving_default"}
+    assert answer["model_spec"] == {
+        "name": "toy",
+        "version": 1,
+        "signature_name": "serving_default",
+    }
     np.testing.assert_allclose(answer["outputs"]["y"], [[2.0, 5.0, 10.0]])
 
 
 def test_client_cli_second_signature_and_metadata(server):
-    result = run_python("-m", "serving.client", f"--server={server.address}", "--model_name=toy",
-                        "--signature_name=second", "--input=a=[1, 2]", '--input=s=["ab", "c"]',
-                        "--output_filter=a2,n")
+    result = run_python(
+        "-m",
+        "serving.client",
+        f"--server={server.address}",
+        "--model_name=toy",
+        "--signature_name=second",
+        "--input=a=[1, 2]",
+        '--input=s=["ab", "c"]',
+        "--output_filter=a2,n",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["outputs"] == {"a2": [2, 4], "n": [2, 1]}
-    result = run_python("-m", "serving.client", f"--server={server.address}", "--model_name=toy", "--metadata")
+    result = run_python(
+        "-m", "serving.client", f"--server={server.address}", "--model_name=toy", "--metadata"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["serving_default"]["inputs"]["x"]["dtype"] == "DT_FLOAT"
 
 
 def test_client_cli_reports_errors(server):
-    result = run_python("-m", "serving.client", f"--server={server.address}", "--model_name=nope",
-                        "--input=x=[[1, 2, 3]]")
+    result = run_python(
+        "-m",
+        "serving.client",
+        f"--server={server.address}",
+        "--model_name=nope",
+        "--input=x=[[1, 2, 3]]",
+    )
     assert result.returncode == 1
     assert "NOT_FOUND" in result.stderr and "Latest(nope)" in result.stderr

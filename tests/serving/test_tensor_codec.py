@@ -12,8 +12,12 @@ F32, I64, STR = tf.float32.as_datatype_enum, tf.int64.as_datatype_enum, tf.strin
 
 
 def test_tensor_proto_round_trip():
-    for array in (np.arange(6, dtype=np.float32).reshape(2, 3), np.array([b"a", b"bc"], object),
-                  np.array([True, False]), np.int64(7)):
+    for array in (
+        np.arange(6, dtype=np.float32).reshape(2, 3),
+        np.array([b"a", b"bc"], object),
+        np.array([True, False]),
+        np.int64(7),
+    ):
         back = codec.tensor_proto_to_ndarray(codec.ndarray_to_tensor_proto(array))
         np.testing.assert_array_equal(back, array)
 
@@ -33,8 +37,10 @@ def test_json_to_ndarray_casts_to_signature_dtype():
     assert strings.tolist() == [b"ab", b"xy"]
 
 
-@pytest.mark.parametrize("value,dtype", [([[1, 2], [3]], F32), (["a"], F32), ([1.5], I64), ([1], STR),
-                                         ([{"b64": "!!"}], STR)])
+@pytest.mark.parametrize(
+    "value,dtype",
+    [([[1, 2], [3]], F32), (["a"], F32), ([1.5], I64), ([1], STR), ([{"b64": "!!"}], STR)],
+)
 def test_json_to_ndarray_rejects_bad_values(value, dtype):
     with pytest.raises(ServingError) as info:
         codec.json_to_ndarray(value, dtype, "k")
@@ -55,8 +61,11 @@ def test_row_and_columnar_inputs():
 
 
 def test_outputs_to_json():
-    outputs = {"y": np.array([[1.0], [2.0]], np.float32), "out_bytes": np.array([b"\x00", b"z"], object),
-               "name": np.array([b"p", b"q"], object)}
+    outputs = {
+        "y": np.array([[1.0], [2.0]], np.float32),
+        "out_bytes": np.array([b"\x00", b"z"], object),
+        "name": np.array([b"p", b"q"], object),
+    }
     rows = codec.outputs_to_predictions(outputs)
     assert rows[0] == {"y": [1.0], "out_bytes": {"b64": "AA=="}, "name": "p"}
     assert codec.outputs_to_columnar({"y": outputs["y"]}) == [[1.0], [2.0]]
@@ -72,8 +81,11 @@ def test_model_config_parsing(tmp_path):
         }""")
     assert [(m.name, m.base_path) for m in models] == [("a", "/models/a"), ("b", "/models/b")]
     assert models[1].label_to_version("stable") == 3
-    for bad in ("nonsense {", 'model_config_list { config { name: "a" } }',
-                'model_config_list { config { name: "a" base_path: "/x" model_platform: "pytorch" } }'):
+    for bad in (
+        "nonsense {",
+        'model_config_list { config { name: "a" } }',
+        'model_config_list { config { name: "a" base_path: "/x" model_platform: "pytorch" } }',
+    ):
         with pytest.raises(ValueError):
             parse_model_config_text(bad)
     assert load_model_configs("m", str(tmp_path))[0].name == "m"

@@ -8,8 +8,12 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
-                                     prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from tests.serving.conftest import WEIGHTS, install_version, wait_until
 
@@ -47,7 +51,9 @@ def make_base(tmp_path, saved_models, *versions, name="toy"):
     return base
 
 
-def test_new_version_is_picked_up_while_requests_keep_succeeding(tmp_path, saved_models, server_factory):
+def test_new_version_is_picked_up_while_requests_keep_succeeding(
+    tmp_path, saved_models, server_factory
+):
     base = make_base(tmp_path, saved_models, 1)
     srv = server_factory("--model_name=toy", f"--model_base_path={base}")
     channel = srv.channel()
@@ -69,10 +75,15 @@ def test_new_version_is_picked_up_while_requests_keep_succeeding(tmp_path, saved
     try:
         wait_until(lambda: all(results.values()), message="first responses")
         install_version(str(base), 2, saved_models[2])
-        wait_until(lambda: all(r and r[-1][0] == 2 for r in results.values()), timeout=90,
-                   message="version 2 to be served")
+        wait_until(
+            lambda: all(r and r[-1][0] == 2 for r in results.values()),
+            timeout=90,
+            message="version 2 to be served",
+        )
         counts = {i: len(r) for i, r in results.items()}
-        wait_until(lambda: all(len(results[i]) > counts[i] + 3 for i in results), message="more responses")
+        wait_until(
+            lambda: all(len(results[i]) > counts[i] + 3 for i in results), message="more responses"
+        )
     finally:
         stop.set()
         for t in threads:

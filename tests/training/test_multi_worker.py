@@ -43,8 +43,20 @@ def _env(cluster, task_type, index):
 
 
 def _train_cmd(*flags):
-    return [sys.executable, "-m", "training", "--model", "pixelcnn", "--dataset", "digits",
-            "--hparams", TINY, "--batch_size", "16", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "training",
+        "--model",
+        "pixelcnn",
+        "--dataset",
+        "digits",
+        "--hparams",
+        TINY,
+        "--batch_size",
+        "16",
+        *flags,
+    ]
 
 
 def test_two_workers_on_loopback_end_with_equal_weights(tmp_path):
@@ -53,12 +65,27 @@ def test_two_workers_on_loopback_end_with_equal_weights(tmp_path):
     processes = []
     for index in range(2):
         env = _env({"worker": workers}, "worker", index)
-        cmd = _train_cmd("--strategy", "multi_worker", "--steps", "6", "--checkpoint_every", "3",
-                         "--eval_batches", "2", "--model_dir", model_dir,
-                         "--final_weights", str(tmp_path / f"w{index}.npz"))
+        cmd = _train_cmd(
+            "--strategy",
+            "multi_worker",
+            "--steps",
+            "6",
+            "--checkpoint_every",
+            "3",
+            "--eval_batches",
+            "2",
+            "--model_dir",
+            model_dir,
+            "--final_weights",
+            str(tmp_path / f"w{index}.npz"),
+        )
         log = open(tmp_path / f"worker{index}.log", "w")
-        processes.append((subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log,
-                                           stderr=subprocess.STDOUT), log))
+        processes.append(
+            (
+                subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT),
+                log,
+            )
+        )
     try:
         codes = [process.wait(timeout=240) for process, _ in processes]
     finally:
@@ -81,24 +108,47 @@ def test_two_workers_on_loopback_end_with_equal_weights(tmp_path):
     latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     assert latest.endswith("ckpt-6")
     assert os.path.exists(os.path.join(model_dir, "config.json"))
-    assert not any(name.startswith("workertemp") for name in os.listdir(
-        os.path.join(model_dir, "logs")))
+    assert not any(
+        name.startswith("workertemp") for name in os.listdir(os.path.join(model_dir, "logs"))
+    )
 
 
 def test_parameter_server_on_loopback(tmp_path):
     chief, worker, ps = (f"127.0.0.1:{port}" for port in _free_ports(3))
     cluster = {"chief": [chief], "worker": [worker], "ps": [ps]}
     model_dir = str(tmp_path / "run")
-    cmd = _train_cmd("--strategy", "parameter_server", "--steps", "7", "--checkpoint_every", "3",
-                     "--eval_batches", "2", "--model_dir", model_dir)
+    cmd = _train_cmd(
+        "--strategy",
+        "parameter_server",
+        "--steps",
+        "7",
+        "--checkpoint_every",
+        "3",
+        "--eval_batches",
+        "2",
+        "--model_dir",
+        model_dir,
+    )
     servers = []
     try:
         for task_type in ("worker", "ps"):
-            servers.append(subprocess.Popen(cmd, cwd=tmp_path, env=_env(cluster, task_type, 0),
-                                            stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
-        result = subprocess.run(cmd, cwd=tmp_path, env=_env(cluster, "chief", 0),
-                                capture_output=True, text=True, timeout=240)
+            servers.append(
+                subprocess.Popen(
+                    cmd,
+                    cwd=tmp_path,
+                    env=_env(cluster, task_type, 0),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        result = subprocess.run(
+            cmd,
+            cwd=tmp_path,
+            env=_env(cluster, "chief", 0),
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert all(server.poll() is None for server in servers)  # They serve until killed.
     finally:
         for server in servers:

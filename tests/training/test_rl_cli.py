@@ -23,9 +23,15 @@ def _run(*flags, cwd):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
     env.pop("TF_CONFIG", None)
-    result = subprocess.run([sys.executable, "-m", "training", "--model", "a3c", *flags],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "training", "--model", "a3c", *flags],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -45,9 +51,19 @@ def _episode_returns(log_dir):
 @pytest.mark.slow
 def test_a3c_cli_trains_writes_summaries_exports_and_resumes(tmp_path):
     model_dir = str(tmp_path / "run")
-    out = _run("--env", "CartPole-v1", "--threads", "2", "--steps", "1000",
-               "--hparams", "fc_layer_params=(16,),t_max=5", "--model_dir", model_dir,
-               cwd=tmp_path)
+    out = _run(
+        "--env",
+        "CartPole-v1",
+        "--threads",
+        "2",
+        "--steps",
+        "1000",
+        "--hparams",
+        "fc_layer_params=(16,),t_max=5",
+        "--model_dir",
+        model_dir,
+        cwd=tmp_path,
+    )
     assert "episodes:" in out and "return:" in out, out  # The progress bar.
     assert "Trained to frame" in out and "of 1000" in out, out
 
@@ -69,9 +85,17 @@ def test_a3c_cli_trains_writes_summaries_exports_and_resumes(tmp_path):
     assert int(policy.signatures["get_train_step"]()["int64"]) == frames
 
     # Without --env: the registry entry's environment, so the same config (else refused).
-    out = _run("--threads", "2", "--steps", "1500",
-               "--hparams", "fc_layer_params=(16,),t_max=5", "--model_dir", model_dir,
-               cwd=tmp_path)
+    out = _run(
+        "--threads",
+        "2",
+        "--steps",
+        "1500",
+        "--hparams",
+        "fc_layer_params=(16,),t_max=5",
+        "--model_dir",
+        model_dir,
+        cwd=tmp_path,
+    )
     assert f"at frame {frames}" in out, out  # Resumed.
     assert os.path.isdir(os.path.join(model_dir, "export", "2"))
 

@@ -21,8 +21,7 @@ from tfgen.run_dir import RunDir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = goldens.hparams_flag("pixelcnn")
-BASE_FLAGS = ["--model", "pixelcnn", "--dataset", "digits", "--hparams", TINY,
-              "--batch_size", "16"]
+BASE_FLAGS = ["--model", "pixelcnn", "--dataset", "digits", "--hparams", TINY, "--batch_size", "16"]
 
 
 def _env():
@@ -37,8 +36,9 @@ def _train_cmd(*flags):
 
 
 def _run(cmd, cwd, timeout=240):
-    result = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -53,9 +53,20 @@ def _checkpoint_step(model_dir):
 @pytest.mark.slow
 def test_cli_end_to_end(tmp_path):
     model_dir = str(tmp_path / "run")
-    result = _run(_train_cmd("--steps", "12", "--checkpoint_every", "5", "--eval_batches", "2",
-                             "--jit_compile",
-                             "--model_dir", model_dir), tmp_path)
+    result = _run(
+        _train_cmd(
+            "--steps",
+            "12",
+            "--checkpoint_every",
+            "5",
+            "--eval_batches",
+            "2",
+            "--jit_compile",
+            "--model_dir",
+            model_dir,
+        ),
+        tmp_path,
+    )
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith("test ") and "bits_per_dim=" in lines[-1], result.stdout
     assert "Trained to step 12 of 12." in result.stdout
@@ -70,8 +81,12 @@ def test_cli_end_to_end(tmp_path):
     assert _checkpoint_step(model_dir) == 12  # Every 5 steps and at the end.
     names = os.listdir(os.path.join(model_dir, "checkpoints"))
     assert "ckpt-10.index" in names and "ckpt-12.index" in names
-    events = [name for _, _, files in os.walk(os.path.join(model_dir, "logs")) for name in files
-              if name.startswith("events.out.tfevents")]
+    events = [
+        name
+        for _, _, files in os.walk(os.path.join(model_dir, "logs"))
+        for name in files
+        if name.startswith("events.out.tfevents")
+    ]
     assert events
 
 
@@ -87,17 +102,34 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     that was never interrupted, bit for bit, and its step count is `--steps`.
     """
     steps, every = 200, 20
-    flags = ["--steps", str(steps), "--checkpoint_every", str(every), "--eval_batches", "0",
-             "--deterministic", "--seed", "3"]
-    reference = _run(_train_cmd(*flags, "--model_dir", str(tmp_path / "ref"),
-                                "--final_weights", str(tmp_path / "ref.npz")), tmp_path)
+    flags = [
+        "--steps",
+        str(steps),
+        "--checkpoint_every",
+        str(every),
+        "--eval_batches",
+        "0",
+        "--deterministic",
+        "--seed",
+        "3",
+    ]
+    reference = _run(
+        _train_cmd(
+            *flags,
+            "--model_dir",
+            str(tmp_path / "ref"),
+            "--final_weights",
+            str(tmp_path / "ref.npz"),
+        ),
+        tmp_path,
+    )
     assert f"Trained to step {steps} of {steps}." in reference.stdout
 
     model_dir = str(tmp_path / "run")
-    cmd = _train_cmd(*flags, "--model_dir", model_dir,
-                     "--final_weights", str(tmp_path / "run.npz"))
-    process = subprocess.Popen(cmd, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    cmd = _train_cmd(*flags, "--model_dir", model_dir, "--final_weights", str(tmp_path / "run.npz"))
+    process = subprocess.Popen(
+        cmd, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 180
         while _checkpoint_step(model_dir) is None:
@@ -125,22 +157,45 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 
 def test_train_library_api_and_rerun(tmp_path):
     model_dir = str(tmp_path / "run")
-    model, history = training.train("pixelcnn", "digits", steps=3, batch_size=8,
-                                    model_dir=model_dir, hparams=TINY, checkpoint_every=2,
-                                    eval_batches=1, verbose=0)
+    model, history = training.train(
+        "pixelcnn",
+        "digits",
+        steps=3,
+        batch_size=8,
+        model_dir=model_dir,
+        hparams=TINY,
+        checkpoint_every=2,
+        eval_batches=1,
+        verbose=0,
+    )
     assert int(model.optimizer.iterations.numpy()) == 3
     assert len(history.history["loss"]) == 2  # Two "epochs" of at most 2 steps.
     assert np.isfinite(history.test_metrics["bits_per_dim"])
     assert RunDir(model_dir).read_config()["model"] == "pixelcnn"
     # Again with the same flags: restored at the last step, nothing to train.
-    model, history = training.train("pixelcnn", "digits", steps=3, batch_size=8,
-                                    model_dir=model_dir, hparams=TINY, checkpoint_every=2,
-                                    eval_batches=0, verbose=0)
+    model, history = training.train(
+        "pixelcnn",
+        "digits",
+        steps=3,
+        batch_size=8,
+        model_dir=model_dir,
+        hparams=TINY,
+        checkpoint_every=2,
+        eval_batches=0,
+        verbose=0,
+    )
     assert int(model.optimizer.iterations.numpy()) == 3 and history.history == {}
     # A different configuration does not resume this run.
     with pytest.raises(ValueError, match="expected the configuration|Expected the configuration"):
-        training.train("pixelcnn", "digits", steps=3, batch_size=8, model_dir=model_dir,
-                       hparams=TINY + ",filters=4", verbose=0)
+        training.train(
+            "pixelcnn",
+            "digits",
+            steps=3,
+            batch_size=8,
+            model_dir=model_dir,
+            hparams=TINY + ",filters=4",
+            verbose=0,
+        )
 
 
 def test_train_rejects_bad_arguments(tmp_path):
@@ -167,9 +222,18 @@ def test_is_chief(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert training.is_chief()
     for index, chief in ((0, True), (1, False)):
-        monkeypatch.setenv("TF_CONFIG", json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        monkeypatch.setenv(
+            "TF_CONFIG",
+            json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
         assert training.is_chief() is chief
-    monkeypatch.setenv("TF_CONFIG", json.dumps(
-        {"cluster": {**cluster, "chief": ["127.0.0.1:3"]}, "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {
+                "cluster": {**cluster, "chief": ["127.0.0.1:3"]},
+                "task": {"type": "worker", "index": 0},
+            }
+        ),
+    )
     assert not training.is_chief()

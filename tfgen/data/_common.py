@@ -89,8 +89,10 @@ def _resolve(name, options):
     spec = _REGISTRY[name]
     unknown = sorted(set(options) - set(spec.defaults))
     if unknown:
-        raise ValueError(f"Unknown option(s) {unknown} for dataset {name!r}; "
-                         f"expected some of {sorted(spec.defaults)}.")
+        raise ValueError(
+            f"Unknown option(s) {unknown} for dataset {name!r}; "
+            f"expected some of {sorted(spec.defaults)}."
+        )
     return spec, {**spec.defaults, **options}
 
 
@@ -111,8 +113,17 @@ def info(name, **options):
     return spec.info(**options)
 
 
-def load(name, split="train", *, batch_size=None, shuffle=None, repeat=False, seed=0,
-         drop_remainder=False, **options):
+def load(
+    name,
+    split="train",
+    *,
+    batch_size=None,
+    shuffle=None,
+    repeat=False,
+    seed=0,
+    drop_remainder=False,
+    **options,
+):
     """Returns dataset `name` as a `tf.data.Dataset` of dicts of tensors.
 
     Args:
@@ -140,8 +151,10 @@ def load(name, split="train", *, batch_size=None, shuffle=None, repeat=False, se
     spec, options = _resolve(name, options)
     dataset_info = spec.info(**options)
     if split not in dataset_info.num_examples:
-        raise ValueError(f"Unknown split {split!r} for dataset {name!r}; "
-                         f"expected one of {list(dataset_info.num_examples)}.")
+        raise ValueError(
+            f"Unknown split {split!r} for dataset {name!r}; "
+            f"expected one of {list(dataset_info.num_examples)}."
+        )
     if batch_size is not None:
         check_int("batch_size", batch_size, low=1)
     if shuffle is not None and not isinstance(shuffle, bool):
@@ -161,8 +174,12 @@ def load(name, split="train", *, batch_size=None, shuffle=None, repeat=False, se
 def check_int(what, value, low=None, high=None):
     """Raises `ValueError` unless `value` is an int in `[low, high]`."""
     bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or (low is not None and value < low) or (high is not None and value > high)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or (low is not None and value < low)
+        or (high is not None and value > high)
+    ):
         raise ValueError(f"{what} must be an int {bounds}; got {value!r}.")
     return int(value)
 
@@ -198,8 +215,7 @@ def _epoch_indices(repeat):
             if not repeat:
                 return
 
-    return tf.data.Dataset.from_generator(
-        generate, output_signature=tf.TensorSpec([], tf.int64))
+    return tf.data.Dataset.from_generator(generate, output_signature=tf.TensorSpec([], tf.int64))
 
 
 def indexed_dataset(num_examples, example_fn, *, seed, shuffle, repeat, per_epoch):
@@ -220,7 +236,8 @@ def indexed_dataset(num_examples, example_fn, *, seed, shuffle, repeat, per_epoc
     """
     if not shuffle and not per_epoch:
         dataset = tf.data.Dataset.range(num_examples).map(
-            lambda index: example_fn(index, seed), num_parallel_calls=tf.data.AUTOTUNE)
+            lambda index: example_fn(index, seed), num_parallel_calls=tf.data.AUTOTUNE
+        )
         return dataset.repeat() if repeat else dataset
 
     def epoch(epoch_index):
@@ -230,9 +247,11 @@ def indexed_dataset(num_examples, example_fn, *, seed, shuffle, repeat, per_epoc
         if shuffle:
             indices = tf.random.experimental.stateless_shuffle(indices, order_seed)
         return tf.data.Dataset.from_tensor_slices(indices).map(
-            lambda index: (index, data_seed if per_epoch else seed))
+            lambda index: (index, data_seed if per_epoch else seed)
+        )
 
-    dataset = _epoch_indices(repeat).flat_map(epoch).map(
-        example_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = (
+        _epoch_indices(repeat).flat_map(epoch).map(example_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    )
     cardinality = tf.data.INFINITE_CARDINALITY if repeat else num_examples
     return dataset.apply(tf.data.experimental.assert_cardinality(cardinality))

@@ -53,8 +53,8 @@ class ImageSource:
         train, test = [], []
         for label in np.unique(labels):
             members = rng.permutation(np.flatnonzero(labels == label))
-            test.append(members[:self.test_per_class])
-            train.append(members[self.test_per_class:])
+            test.append(members[: self.test_per_class])
+            train.append(members[self.test_per_class :])
         # A fixed interleaving, so unshuffled passes are not sorted by class.
         train, test = rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
         images = images.astype(np.uint8)[..., None]
@@ -67,15 +67,17 @@ class ImageSource:
 
     def _options(self, view, levels):
         if view not in VIEWS:
-            raise ValueError(f"Unknown view {view!r} for dataset {self.name!r}; "
-                             f"expected one of {list(VIEWS)}.")
+            raise ValueError(
+                f"Unknown view {view!r} for dataset {self.name!r}; expected one of {list(VIEWS)}."
+            )
         if levels is None:
             return 2 if view != "grey" else self.max_value + 1
         if view != "grey":
-            raise ValueError(f"Option levels of dataset {self.name!r} must only be set with "
-                             f"view='grey'; got levels={levels!r} with view={view!r}.")
-        return _common.check_int(f"levels of dataset {self.name!r}", levels, 2,
-                                 self.max_value + 1)
+            raise ValueError(
+                f"Option levels of dataset {self.name!r} must only be set with "
+                f"view='grey'; got levels={levels!r} with view={view!r}."
+            )
+        return _common.check_int(f"levels of dataset {self.name!r}", levels, 2, self.max_value + 1)
 
     def info(self, view, levels):
         """The `DatasetInfo` of a view."""
@@ -83,11 +85,14 @@ class ImageSource:
         images, _ = self.splits["train"]
         return _common.DatasetInfo(
             name=self.name,
-            features={"image": tf.TensorSpec(images.shape[1:], tf.int32),
-                      "label": tf.TensorSpec([], tf.int32)},
+            features={
+                "image": tf.TensorSpec(images.shape[1:], tf.int32),
+                "label": tf.TensorSpec([], tf.int32),
+            },
             num_examples={split: len(labels) for split, (_, labels) in self.splits.items()},
             num_levels=num_levels,
-            num_labels=10)
+            num_labels=10,
+        )
 
     def make(self, split, *, shuffle, repeat, seed, view, levels):
         """The unbatched dataset of a split in a view."""
@@ -105,7 +110,8 @@ class ImageSource:
                 image = raw * num_levels // (max_value + 1)
             elif dynamic:
                 pixel_seed = tf.random.experimental.stateless_fold_in(
-                    example_seed if per_epoch else eval_seed, index)
+                    example_seed if per_epoch else eval_seed, index
+                )
                 uniform = tf.random.stateless_uniform(raw.shape, pixel_seed)
                 image = tf.cast(uniform * max_value < tf.cast(raw, tf.float32), tf.int32)
             else:
@@ -113,5 +119,10 @@ class ImageSource:
             return {"image": image, "label": tf.gather(labels, index)}
 
         return _common.indexed_dataset(
-            len(labels), example, seed=_common.base_seed(seed, self.name, split),
-            shuffle=shuffle, repeat=repeat, per_epoch=per_epoch)
+            len(labels),
+            example,
+            seed=_common.base_seed(seed, self.name, split),
+            shuffle=shuffle,
+            repeat=repeat,
+            per_epoch=per_epoch,
+        )

@@ -131,11 +131,15 @@ def copy_example(seed, num_bits, max_len):
     time = tf.range(steps)
     reading = time < length
     writing = (time > length) & (time <= 2 * length)
-    inputs = tf.concat([tf.where(reading[:, None], bits, 0.0),
-                        tf.cast(time == length, tf.float32)[:, None]], -1)
+    inputs = tf.concat(
+        [tf.where(reading[:, None], bits, 0.0), tf.cast(time == length, tf.float32)[:, None]], -1
+    )
     copied = tf.gather(bits, tf.maximum(time - length - 1, 0))
-    return {"inputs": inputs, "targets": tf.where(writing[:, None], copied, 0.0),
-            "mask": tf.cast(writing, tf.float32)}
+    return {
+        "inputs": inputs,
+        "targets": tf.where(writing[:, None], copied, 0.0),
+        "mask": tf.cast(writing, tf.float32),
+    }
 
 
 def _register(name, defaults, check, example_fn, features):
@@ -143,16 +147,19 @@ def _register(name, defaults, check, example_fn, features):
 
     def info(**options):
         check(**options)
-        return _common.DatasetInfo(name=name, features=features(**options),
-                                   num_examples={split: None for split in SPLITS})
+        return _common.DatasetInfo(
+            name=name, features=features(**options), num_examples={split: None for split in SPLITS}
+        )
 
     def make(split, *, shuffle, repeat, seed, **options):
         del shuffle, repeat  # An endless i.i.d. stream.
         split_seed = _common.base_seed(seed, name, split)
         return tf.data.Dataset.counter().map(
-            lambda index: example_fn(tf.random.experimental.stateless_fold_in(split_seed, index),
-                                     **options),
-            num_parallel_calls=tf.data.AUTOTUNE)
+            lambda index: example_fn(
+                tf.random.experimental.stateless_fold_in(split_seed, index), **options
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
 
     _common.register(name, defaults, info, make)
 
@@ -164,10 +171,12 @@ def _check_parity(num_bits):
 def _check_addition(num_digits, seq_len):
     _common.check_int("num_digits of dataset 'addition'", num_digits, 1, 17)
     _common.check_int("seq_len of dataset 'addition'", seq_len, low=1)
-    if seq_len * (10**num_digits - 1) >= 10**(num_digits + 1):
-        raise ValueError(f"seq_len * (10**num_digits - 1) of dataset 'addition' must be below "
-                         f"10**(num_digits + 1), so that sums fit in num_digits + 1 digits; "
-                         f"got seq_len={seq_len!r}, num_digits={num_digits!r}.")
+    if seq_len * (10**num_digits - 1) >= 10 ** (num_digits + 1):
+        raise ValueError(
+            f"seq_len * (10**num_digits - 1) of dataset 'addition' must be below "
+            f"10**(num_digits + 1), so that sums fit in num_digits + 1 digits; "
+            f"got seq_len={seq_len!r}, num_digits={num_digits!r}."
+        )
 
 
 def _check_copy(num_bits, max_len):
@@ -175,16 +184,35 @@ def _check_copy(num_bits, max_len):
     _common.check_int("max_len of dataset 'copy'", max_len, low=1)
 
 
-_register("parity", {"num_bits": 64}, _check_parity, parity_example,
-          lambda num_bits: {"inputs": tf.TensorSpec([num_bits], tf.float32),
-                            "target": tf.TensorSpec([], tf.int32)})
-_register("addition", {"num_digits": 5, "seq_len": 5}, _check_addition, addition_example,
-          lambda num_digits, seq_len: {
-              "inputs": tf.TensorSpec([seq_len, 10 * num_digits], tf.float32),
-              "targets": tf.TensorSpec([seq_len, num_digits + 1], tf.int32),
-              "mask": tf.TensorSpec([seq_len], tf.float32)})
-_register("copy", {"num_bits": 8, "max_len": 10}, _check_copy, copy_example,
-          lambda num_bits, max_len: {
-              "inputs": tf.TensorSpec([2 * max_len + 1, num_bits + 1], tf.float32),
-              "targets": tf.TensorSpec([2 * max_len + 1, num_bits], tf.float32),
-              "mask": tf.TensorSpec([2 * max_len + 1], tf.float32)})
+_register(
+    "parity",
+    {"num_bits": 64},
+    _check_parity,
+    parity_example,
+    lambda num_bits: {
+        "inputs": tf.TensorSpec([num_bits], tf.float32),
+        "target": tf.TensorSpec([], tf.int32),
+    },
+)
+_register(
+    "addition",
+    {"num_digits": 5, "seq_len": 5},
+    _check_addition,
+    addition_example,
+    lambda num_digits, seq_len: {
+        "inputs": tf.TensorSpec([seq_len, 10 * num_digits], tf.float32),
+        "targets": tf.TensorSpec([seq_len, num_digits + 1], tf.int32),
+        "mask": tf.TensorSpec([seq_len], tf.float32),
+    },
+)
+_register(
+    "copy",
+    {"num_bits": 8, "max_len": 10},
+    _check_copy,
+    copy_example,
+    lambda num_bits, max_len: {
+        "inputs": tf.TensorSpec([2 * max_len + 1, num_bits + 1], tf.float32),
+        "targets": tf.TensorSpec([2 * max_len + 1, num_bits], tf.float32),
+        "mask": tf.TensorSpec([2 * max_len + 1], tf.float32),
+    },
+)

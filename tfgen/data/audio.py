@@ -90,8 +90,16 @@ def mu_law_decode(codes, mu=MU):
     return tf.sign(y) * tf.math.expm1(tf.abs(y) * tf.math.log1p(float(mu))) / mu
 
 
-def log_mel_frames(waveform, *, frame_length, hop_length, num_mels, sample_rate=SAMPLE_RATE,
-                   lower_hz=40.0, upper_hz=7600.0):
+def log_mel_frames(
+    waveform,
+    *,
+    frame_length,
+    hop_length,
+    num_mels,
+    sample_rate=SAMPLE_RATE,
+    lower_hz=40.0,
+    upper_hz=7600.0,
+):
     """Log-mel spectrogram frames for local conditioning (Sec. 2.5).
 
     The waveform is framed with `hop_length` and zero-padded at the end, so
@@ -109,11 +117,17 @@ def log_mel_frames(waveform, *, frame_length, hop_length, num_mels, sample_rate=
     Returns:
       float32 [..., ceil(T / hop_length), num_mels], `log(mel power + 1e-6)`.
     """
-    stft = tf.signal.stft(waveform, frame_length=frame_length, frame_step=hop_length,
-                          fft_length=frame_length, pad_end=True)
+    stft = tf.signal.stft(
+        waveform,
+        frame_length=frame_length,
+        frame_step=hop_length,
+        fft_length=frame_length,
+        pad_end=True,
+    )
     power = tf.square(tf.abs(stft))
     matrix = tf.signal.linear_to_mel_weight_matrix(
-        num_mels, frame_length // 2 + 1, sample_rate, lower_hz, min(upper_hz, sample_rate / 2))
+        num_mels, frame_length // 2 + 1, sample_rate, lower_hz, min(upper_hz, sample_rate / 2)
+    )
     return tf.math.log(tf.tensordot(power, matrix, 1) + 1e-6)
 
 
@@ -132,15 +146,18 @@ def speaker_table(num_speakers):
     k = np.arange(1, NUM_HARMONICS + 1, dtype=np.float64)
     amplitudes, pitches, decays = [], [], []
     for s, rolloff in enumerate(np.linspace(0.4, 2.4, MAX_SPEAKERS)):
-        amp = k ** -rolloff * (0.75 + 0.5 * rng.rand(NUM_HARMONICS))
+        amp = k**-rolloff * (0.75 + 0.5 * rng.rand(NUM_HARMONICS))
         if s % 2:
             amp[1::2] *= 0.05  # hollow, clarinet-like: mostly odd harmonics
         amplitudes.append(amp / amp.sum())
         pitches.append(110.0 * 2.0 ** rng.uniform(0.0, 1.5))
         decays.append(rng.uniform(2.0, 12.0))
     order = rng.permutation(MAX_SPEAKERS)[:num_speakers]
-    return (np.asarray(amplitudes, np.float32)[order], np.asarray(pitches, np.float32)[order],
-            np.asarray(decays, np.float32)[order])
+    return (
+        np.asarray(amplitudes, np.float32)[order],
+        np.asarray(pitches, np.float32)[order],
+        np.asarray(decays, np.float32)[order],
+    )
 
 
 def _uniform(seed, low=0.0, high=1.0, shape=()):
@@ -164,7 +181,7 @@ def synth_clip(seed, speaker, clip_length, num_speakers):
     duration = clip_length / SAMPLE_RATE
     # Pitch contour f0(t) of the three kinds of clip.
     low, high = _uniform(seeds[1], 0.0, 1.0), _uniform(seeds[2], 0.0, 1.0)
-    tone = base * 2.0 ** low * tf.ones_like(time)
+    tone = base * 2.0**low * tf.ones_like(time)
     chirp = base * 2.0 ** (low + (high - low) * time / duration)
     note_index = tf.minimum(tf.cast(time * 4.0 / duration, tf.int32), 3)
     steps = tf.random.stateless_uniform([4], seeds[3], 0, len(_PENTATONIC), tf.int32)
@@ -193,7 +210,7 @@ def _speech_clips(split, clip_length, num_speakers):
     from pydoc_data.topics import topics
 
     words = " ".join(topics[key] for key in sorted(topics)).split()
-    sentences = [" ".join(words[i:i + 12]) for i in range(0, 12 * 400, 12)]
+    sentences = [" ".join(words[i : i + 12]) for i in range(0, 12 * 400, 12)]
     start = 0 if split == "train" else len(sentences) * 7 // 8
     stop = len(sentences) * 7 // 8 if split == "train" else len(sentences)
     clips, speakers = [], []
@@ -201,16 +218,22 @@ def _speech_clips(split, clip_length, num_speakers):
         for index, sentence in enumerate(sentences[start:stop]):
             speaker = index % num_speakers
             path = f"{tmp}/clip.wav"
-            subprocess.run(["espeak-ng", "-v", _VOICES[speaker], "-w", path, sentence],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["espeak-ng", "-v", _VOICES[speaker], "-w", path, sentence],
+                check=True,
+                capture_output=True,
+            )
             with wave.open(path) as handle:
                 rate = handle.getframerate()
                 pcm = np.frombuffer(handle.readframes(handle.getnframes()), np.int16)
             pcm = pcm.astype(np.float32) / 32768.0
-            resampled = np.interp(np.arange(0, len(pcm) * SAMPLE_RATE // rate) *
-                                  rate / SAMPLE_RATE, np.arange(len(pcm)), pcm)
+            resampled = np.interp(
+                np.arange(0, len(pcm) * SAMPLE_RATE // rate) * rate / SAMPLE_RATE,
+                np.arange(len(pcm)),
+                pcm,
+            )
             for offset in range(0, len(resampled) - clip_length + 1, clip_length):
-                clips.append(resampled[offset:offset + clip_length])
+                clips.append(resampled[offset : offset + clip_length])
                 speakers.append(speaker)
     return np.asarray(clips, np.float32), np.asarray(speakers, np.int32)
 
@@ -219,39 +242,63 @@ def _check(clip_length, hop_length, frame_length, num_mels, num_speakers, speech
     hop_length = _common.check_int("hop_length of dataset 'audio'", hop_length, low=1)
     _common.check_int("clip_length of dataset 'audio'", clip_length, low=hop_length)
     if clip_length % hop_length:
-        raise ValueError(f"clip_length of dataset 'audio' must be a multiple of hop_length="
-                         f"{hop_length}; got {clip_length!r}.")
+        raise ValueError(
+            f"clip_length of dataset 'audio' must be a multiple of hop_length="
+            f"{hop_length}; got {clip_length!r}."
+        )
     _common.check_int("frame_length of dataset 'audio'", frame_length, low=2)
     _common.check_int("num_mels of dataset 'audio'", num_mels, low=1)
     _common.check_int("num_speakers of dataset 'audio'", num_speakers, 1, MAX_SPEAKERS)
     if not isinstance(speech, bool):
         raise ValueError(f"speech of dataset 'audio' must be True or False; got {speech!r}.")
     if speech and shutil.which("espeak-ng") is None:
-        raise ValueError("speech=True of dataset 'audio' needs the espeak-ng program; "
-                         "expected it on PATH, got none (use speech=False).")
+        raise ValueError(
+            "speech=True of dataset 'audio' needs the espeak-ng program; "
+            "expected it on PATH, got none (use speech=False)."
+        )
 
 
 def _info(clip_length, hop_length, frame_length, num_mels, num_speakers, speech):
     _check(clip_length, hop_length, frame_length, num_mels, num_speakers, speech)
-    num_examples = (dict(SPLITS) if not speech else
-                    {split: len(_speech_clips(split, clip_length, num_speakers)[1])
-                     for split in SPLITS})
+    num_examples = (
+        dict(SPLITS)
+        if not speech
+        else {split: len(_speech_clips(split, clip_length, num_speakers)[1]) for split in SPLITS}
+    )
     return _common.DatasetInfo(
         name="audio",
-        features={"audio": tf.TensorSpec([clip_length], tf.int32),
-                  "speaker": tf.TensorSpec([], tf.int32),
-                  "mel": tf.TensorSpec([clip_length // hop_length, num_mels], tf.float32)},
-        num_examples=num_examples, num_levels=NUM_LEVELS, num_labels=num_speakers)
+        features={
+            "audio": tf.TensorSpec([clip_length], tf.int32),
+            "speaker": tf.TensorSpec([], tf.int32),
+            "mel": tf.TensorSpec([clip_length // hop_length, num_mels], tf.float32),
+        },
+        num_examples=num_examples,
+        num_levels=NUM_LEVELS,
+        num_labels=num_speakers,
+    )
 
 
-def _make(split, *, shuffle, repeat, seed, clip_length, hop_length, frame_length, num_mels,
-          num_speakers, speech):
-    num_examples = _info(clip_length, hop_length, frame_length, num_mels, num_speakers,
-                         speech).num_examples[split]
+def _make(
+    split,
+    *,
+    shuffle,
+    repeat,
+    seed,
+    clip_length,
+    hop_length,
+    frame_length,
+    num_mels,
+    num_speakers,
+    speech,
+):
+    num_examples = _info(
+        clip_length, hop_length, frame_length, num_mels, num_speakers, speech
+    ).num_examples[split]
     data_seed = _common.base_seed(_DATA_SEED, "audio", split)
     if speech:
-        waveforms, speakers = (tf.constant(a) for a in _speech_clips(split, clip_length,
-                                                                     num_speakers))
+        waveforms, speakers = (
+            tf.constant(a) for a in _speech_clips(split, clip_length, num_speakers)
+        )
 
     def example(index, _):
         if speech:
@@ -260,14 +307,31 @@ def _make(split, *, shuffle, repeat, seed, clip_length, hop_length, frame_length
             clip_seed = tf.random.experimental.stateless_fold_in(data_seed, index)
             speaker = tf.cast(index % num_speakers, tf.int32)
             waveform = synth_clip(clip_seed, speaker, clip_length, num_speakers)
-        mel = log_mel_frames(waveform, frame_length=frame_length, hop_length=hop_length,
-                                   num_mels=num_mels)
+        mel = log_mel_frames(
+            waveform, frame_length=frame_length, hop_length=hop_length, num_mels=num_mels
+        )
         return {"audio": mu_law_encode(waveform), "speaker": speaker, "mel": mel}
 
     return _common.indexed_dataset(
-        num_examples, example, seed=_common.base_seed(seed, "audio", split, "order"),
-        shuffle=shuffle, repeat=repeat, per_epoch=False)
+        num_examples,
+        example,
+        seed=_common.base_seed(seed, "audio", split, "order"),
+        shuffle=shuffle,
+        repeat=repeat,
+        per_epoch=False,
+    )
 
 
-_common.register("audio", {"clip_length": 8192, "hop_length": 256, "frame_length": 1024,
-                           "num_mels": 40, "num_speakers": 4, "speech": False}, _info, _make)
+_common.register(
+    "audio",
+    {
+        "clip_length": 8192,
+        "hop_length": 256,
+        "frame_length": 1024,
+        "num_mels": 40,
+        "num_speakers": 4,
+        "speech": False,
+    },
+    _info,
+    _make,
+)

@@ -20,6 +20,7 @@ def _load():
     return digits.images, digits.target
 
 
-SOURCE = _images.ImageSource(name="digits", load=_load, max_value=16, test_per_class=36,
-                             split_seed=1797)
+SOURCE = _images.ImageSource(
+    name="digits", load=_load, max_value=16, test_per_class=36, split_seed=1797
+)
 SOURCE.register()

@@ -29,6 +29,7 @@ def _load():
     return images.reshape(-1, 28, 28), labels
 
 
-SOURCE = _images.ImageSource(name="mnist", load=_load, max_value=255, test_per_class=100,
-                             split_seed=5000)
+SOURCE = _images.ImageSource(
+    name="mnist", load=_load, max_value=255, test_per_class=100, split_seed=5000
+)
 SOURCE.register()

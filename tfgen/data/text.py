@@ -30,8 +30,7 @@ def split_bytes():
 
     data = "".join(topics[key] for key in sorted(topics)).encode("utf-8")
     train_end, valid_end = int(0.9 * len(data)), int(0.95 * len(data))
-    return {"train": data[:train_end], "valid": data[train_end:valid_end],
-            "test": data[valid_end:]}
+    return {"train": data[:train_end], "valid": data[train_end:valid_end], "test": data[valid_end:]}
 
 
 def _num_windows(split, seq_len):
@@ -47,7 +46,8 @@ def _info(seq_len):
         name="text",
         features={"tokens": tf.TensorSpec([seq_len], tf.int32)},
         num_examples={split: _num_windows(split, seq_len) for split in SPLITS},
-        num_categories=NUM_CATEGORIES)
+        num_categories=NUM_CATEGORIES,
+    )
 
 
 def _make(split, *, shuffle, repeat, seed, seq_len):
@@ -56,14 +56,22 @@ def _make(split, *, shuffle, repeat, seed, seq_len):
     random_offset = split == "train"
 
     def example(index, epoch_seed):
-        offset = (tf.random.stateless_uniform([], epoch_seed, 0, seq_len, tf.int64)
-                  if random_offset else tf.constant(0, tf.int64))
+        offset = (
+            tf.random.stateless_uniform([], epoch_seed, 0, seq_len, tf.int64)
+            if random_offset
+            else tf.constant(0, tf.int64)
+        )
         window = tf.slice(data, [offset + index * seq_len], [seq_len])
         return {"tokens": tf.cast(window, tf.int32)}
 
     return _common.indexed_dataset(
-        num_windows, example, seed=_common.base_seed(seed, "text", split), shuffle=shuffle,
-        repeat=repeat, per_epoch=random_offset)
+        num_windows,
+        example,
+        seed=_common.base_seed(seed, "text", split),
+        shuffle=shuffle,
+        repeat=repeat,
+        per_epoch=random_offset,
+    )
 
 
 _common.register("text", {"seq_len": 128}, _info, _make)

@@ -218,7 +218,10 @@ class ContinuousBFN(_BayesianFlow):
         return gamma * x + tf.sqrt(gamma * (1.0 - gamma)) * eps
 
     def output_mean(self, mu, t, eps_hat):
-        """x_hat(theta, t) = mu/gamma - sqrt((1-gamma)/gamma) eps_hat, 0 if t < t_min, clipped (Eq. 84)."""
+        """x_hat(theta, t) = mu/gamma - sqrt((1-gamma)/gamma) eps_hat (Eq. 84).
+
+        0 where t < t_min; clipped to [-1, 1].
+        """
         t = _expand(t, mu)
         low = t < self.t_min
         gamma = tf.where(low, tf.ones_like(t), self.gamma(t))
@@ -229,7 +232,9 @@ class ContinuousBFN(_BayesianFlow):
     def continuous_time_loss(self, x, mu, t, out):
         """L^inf = -ln(sigma_1) sigma_1^(-2t) (x - x_hat)^2 (Eq. 101)."""
         x_hat = self.output_mean(mu, t, out)
-        return -self.log_sigma_1 * tf.exp(-2.0 * _expand(t, x) * self.log_sigma_1) * (x - x_hat) ** 2
+        return (
+            -self.log_sigma_1 * tf.exp(-2.0 * _expand(t, x) * self.log_sigma_1) * (x - x_hat) ** 2
+        )
 
     def discrete_time_loss(self, x, mu, t, out, i, n, eps=None):
         """L^n = n alpha_i / 2 (x - x_hat(theta_{i-1}, t_{i-1}))^2 (Eq. 96); `eps` is unused."""
@@ -240,8 +245,10 @@ class ContinuousBFN(_BayesianFlow):
     def reconstruction_loss(self, x, mu, out):
         """L^r = -ln of the bin of x under N(x_hat(theta, 1), sigma_1^2) over `num_bins` bins."""
         if self.num_bins is None:
-            raise ValueError("num_bins: expected the number of data levels for the reconstruction "
-                             "loss of continuous data, got None.")
+            raise ValueError(
+                "num_bins: expected the number of data levels for the reconstruction "
+                "loss of continuous data, got None."
+            )
         x_hat = self.output_mean(mu, tf.ones(tf.shape(x)[:1]), out)
         probs = discretised_normal_probs(x_hat, self.sigma_1 * tf.ones_like(x_hat), self.num_bins)
         picked = tf.gather(probs, bin_index(x, self.num_bins), batch_dims=x.shape.rank)
@@ -289,10 +296,14 @@ class DiscretisedBFN(ContinuousBFN):
     def continuous_time_loss(self, x, mu, t, out):
         """L^inf = -ln(sigma_1) sigma_1^(-2t) (x - k_hat)^2 (Eq. 119)."""
         k_hat = self.k_hat(self.output_probs(mu, t, out))
-        return -self.log_sigma_1 * tf.exp(-2.0 * _expand(t, x) * self.log_sigma_1) * (x - k_hat) ** 2
+        return (
+            -self.log_sigma_1 * tf.exp(-2.0 * _expand(t, x) * self.log_sigma_1) * (x - k_hat) ** 2
+        )
 
     def discrete_time_loss(self, x, mu, t, out, i, n, eps):
-        """n [ln p_S(y | x; alpha_i) - ln p_R(y | theta; t, alpha_i)], y = x + eps/sqrt(alpha_i) (Eq. 113).
+        """n [ln p_S(y | x; alpha_i) - ln p_R(y | theta; t, alpha_i)] (Eq. 113).
+
+        With y = x + eps/sqrt(alpha_i).
 
         p_R(y) = sum_k p_O(k) N(y | k_c, 1/alpha_i); the Gaussian normalisers cancel.
         """
@@ -301,8 +312,10 @@ class DiscretisedBFN(ContinuousBFN):
         probs = self.output_probs(mu, t, out)
         log_sender = -0.5 * alpha * (y - x) ** 2
         log_receiver = tf.reduce_logsumexp(
-            _safe_log(probs, 1e-30) - 0.5 * alpha[..., None] * (y[..., None] - bin_centres(
-                self.num_bins)) ** 2, axis=-1)
+            _safe_log(probs, 1e-30)
+            - 0.5 * alpha[..., None] * (y[..., None] - bin_centres(self.num_bins)) ** 2,
+            axis=-1,
+        )
         return n * (log_sender - log_receiver)
 
     def reconstruction_loss(self, x, mu, out):
@@ -311,7 +324,8 @@ class DiscretisedBFN(ContinuousBFN):
         picked = tf.gather(probs, bin_index(x, self.num_bins), batch_dims=x.shape.rank)
         return -_safe_log(picked)
 
-    # Sampling (Sec. 5.5): k ~ p_O, y ~ N(k_c, 1/alpha); the result is k ~ p_O(theta; 1) (bin index).
+    # Sampling (Sec. 5.5): k ~ p_O, y ~ N(k_c, 1/alpha);
+    # the result is k ~ p_O(theta; 1) (bin index).
     def receiver_sample(self, state, t, out, alpha, seed):
         probs = self.output_probs(state[0], t, out)
         k = noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))
@@ -320,7 +334,9 @@ class DiscretisedBFN(ContinuousBFN):
 
     def final_sample(self, state, out, seed):
         probs = self.output_probs(state[0], tf.ones(tf.shape(out)[:1]), out)
-        return noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        return noise.categorical_from_probs(
+            probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed)
+        )
 
 
 class DiscreteBFN(_BayesianFlow):
@@ -348,7 +364,7 @@ class DiscreteBFN(_BayesianFlow):
 
     def alpha(self, i, n):
         i, n = tf.cast(i, tf.float32), tf.cast(n, tf.float32)
-        return self.beta_1 * (2.0 * i - 1.0) / n ** 2
+        return self.beta_1 * (2.0 * i - 1.0) / n**2
 
     def prior(self, shape):
         return (tf.fill(tf.concat([shape, [self.num_categories]], 0), 1.0 / self.num_categories),)
@@ -412,4 +428,6 @@ class DiscreteBFN(_BayesianFlow):
 
     def final_sample(self, state, out, seed):
         probs = self.output_probs(out)
-        return noise.categorical_from_probs(probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed))
+        return noise.categorical_from_probs(
+            probs, noise.uniform_from_seed(tf.shape(probs)[:-1], seed)
+        )

@@ -65,10 +65,10 @@ def teacher_log_density(mixture, x):
     upper = (x + h - mixture.locs) * inv_scale
     lower = (x - h - mixture.locs) * inv_scale
     first, last = x < -1.0 + h, x > 1.0 - h
-    middle = _log_bin_mass(tf.where(last, lower + 1.0, upper),
-                           tf.where(first, upper - 1.0, lower))
-    component = tf.where(first, tf.math.log_sigmoid(upper),
-                         tf.where(last, tf.math.log_sigmoid(-lower), middle))
+    middle = _log_bin_mass(tf.where(last, lower + 1.0, upper), tf.where(first, upper - 1.0, lower))
+    component = tf.where(
+        first, tf.math.log_sigmoid(upper), tf.where(last, tf.math.log_sigmoid(-lower), middle)
+    )
     log_mass = tf.reduce_logsumexp(tf.nn.log_softmax(mixture.logits, -1) + component, -1)
     return log_mass - math.log(2.0 * h)
 

@@ -48,8 +48,16 @@ class DiscretizedLogisticMixture(tfd.Distribution):
     the outer edges of the first and last bins. Samples are bin centres.
     """
 
-    def __init__(self, logits, locs, log_scales, num_levels=256, validate_args=False,
-                 allow_nan_stats=True, name="DiscretizedLogisticMixture"):
+    def __init__(
+        self,
+        logits,
+        locs,
+        log_scales,
+        num_levels=256,
+        validate_args=False,
+        allow_nan_stats=True,
+        name="DiscretizedLogisticMixture",
+    ):
         parameters = dict(locals())
         if isinstance(num_levels, bool) or not isinstance(num_levels, int) or num_levels < 2:
             raise ValueError(f"num_levels: expected an int >= 2, got {num_levels!r}.")
@@ -60,18 +68,27 @@ class DiscretizedLogisticMixture(tfd.Distribution):
             self._log_scales = tf.convert_to_tensor(log_scales, dtype)
             shapes = {self._logits.shape, self._locs.shape, self._log_scales.shape}
             if len({tuple(s.as_list()) for s in shapes if s.rank is not None}) > 1:
-                raise ValueError(f"logits, locs, log_scales: expected equal shapes [..., K], "
-                                 f"got {[s for s in shapes]}.")
+                raise ValueError(
+                    f"logits, locs, log_scales: expected equal shapes [..., K], "
+                    f"got {[s for s in shapes]}."
+                )
             self._num_levels = num_levels
-            super().__init__(dtype=dtype, reparameterization_type=tfd.NOT_REPARAMETERIZED,
-                             validate_args=validate_args, allow_nan_stats=allow_nan_stats,
-                             parameters=parameters, name=name)
+            super().__init__(
+                dtype=dtype,
+                reparameterization_type=tfd.NOT_REPARAMETERIZED,
+                validate_args=validate_args,
+                allow_nan_stats=allow_nan_stats,
+                parameters=parameters,
+                name=name,
+            )
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
-        return dict(logits=tfp.util.ParameterProperties(event_ndims=1),
-                    locs=tfp.util.ParameterProperties(event_ndims=1),
-                    log_scales=tfp.util.ParameterProperties(event_ndims=1))
+        return dict(
+            logits=tfp.util.ParameterProperties(event_ndims=1),
+            locs=tfp.util.ParameterProperties(event_ndims=1),
+            log_scales=tfp.util.ParameterProperties(event_ndims=1),
+        )
 
     @property
     def logits(self):
@@ -118,10 +135,12 @@ class DiscretizedLogisticMixture(tfd.Distribution):
         lower = (centre - self.bin_half_width - self._locs) * inv_scale
         first, last = bins == 0, bins == self._num_levels - 1
         # Edge bins take the tails: log F(upper) for the first, log(1 - F(lower)) for the last.
-        middle = _log_bin_mass(tf.where(last, lower + 1.0, upper),
-                               tf.where(first, upper - 1.0, lower))
-        return tf.where(first, tf.math.log_sigmoid(upper),
-                        tf.where(last, tf.math.log_sigmoid(-lower), middle))
+        middle = _log_bin_mass(
+            tf.where(last, lower + 1.0, upper), tf.where(first, upper - 1.0, lower)
+        )
+        return tf.where(
+            first, tf.math.log_sigmoid(upper), tf.where(last, tf.math.log_sigmoid(-lower), middle)
+        )
 
     def _log_prob(self, x):
         log_weights = tf.nn.log_softmax(self._logits, axis=-1)
@@ -144,9 +163,11 @@ class DiscretizedLogisticMixture(tfd.Distribution):
           float32 [...] bin centres.
         """
         temperature = tf.cast(temperature, self.dtype)
-        component = noise.categorical_from_uniform(self._logits / temperature,
-                                                          u_component)
-        pick = lambda t: tf.gather(t, component[..., None], batch_dims=component.shape.rank)[..., 0]
+        component = noise.categorical_from_uniform(self._logits / temperature, u_component)
+
+        def pick(t):
+            return tf.gather(t, component[..., None], batch_dims=component.shape.rank)[..., 0]
+
         scale = tf.exp(tf.maximum(pick(self._log_scales), _MIN_LOG_SCALE)) * temperature
         x = pick(self._locs) + scale * (tf.math.log(u_logistic) - tf.math.log1p(-u_logistic))
         return self.from_bins(self.to_bins(x))
@@ -154,10 +175,14 @@ class DiscretizedLogisticMixture(tfd.Distribution):
     def _sample_n(self, n, seed=None):
         seed = tfp.random.sanitize_seed(seed, salt="DiscretizedLogisticMixture")
         shape = tf.concat([[n], self.batch_shape_tensor()], axis=0)
-        u = tf.random.stateless_uniform(tf.concat([[2], shape], 0), seed, minval=1e-7,
-                                        maxval=1.0 - 1e-7)
+        u = tf.random.stateless_uniform(
+            tf.concat([[2], shape], 0), seed, minval=1e-7, maxval=1.0 - 1e-7
+        )
         logits = tf.broadcast_to(self._logits, tf.concat([shape, tf.shape(self._logits)[-1:]], 0))
-        broadcast = type(self)(logits, tf.broadcast_to(self._locs, tf.shape(logits)),
-                               tf.broadcast_to(self._log_scales, tf.shape(logits)),
-                               self._num_levels)
+        broadcast = type(self)(
+            logits,
+            tf.broadcast_to(self._locs, tf.shape(logits)),
+            tf.broadcast_to(self._log_scales, tf.shape(logits)),
+            self._num_levels,
+        )
         return broadcast.sample_from_uniform(u[0], u[1])

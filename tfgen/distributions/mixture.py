@@ -119,7 +119,8 @@ def transform_jacobian(x, logits, loc, scale):
     density = tf.maximum(density, np.finfo(x.dtype.as_numpy_dtype).tiny)  # never divide by 0
     dims = tf.shape(x)[-1]
     strictly_lower = tf.linalg.band_part(tf.ones([dims, dims], x.dtype), -1, 0) - tf.eye(
-        dims, dtype=x.dtype)
+        dims, dtype=x.dtype
+    )
     return off * strictly_lower + tf.linalg.diag(density)
 
 
@@ -129,13 +130,15 @@ def _implicit_reparameterization(x, logits, loc, scale):
         # Sec. 3: g^T dx/dtheta = -v^T dF/dtheta with (dF/dx)^T v = g.
         jacobian = transform_jacobian(x, logits, loc, scale)
         jacobian, upstream_b = _broadcast_batch(jacobian, upstream)
-        v = tf.linalg.triangular_solve(jacobian, upstream_b[..., None], lower=True,
-                                       adjoint=True)[..., 0]
+        v = tf.linalg.triangular_solve(jacobian, upstream_b[..., None], lower=True, adjoint=True)[
+            ..., 0
+        ]
         with tf.GradientTape() as tape:
             tape.watch([logits, loc, scale])
             cdf = conditional_cdf(x, logits, loc, scale)
-        d_logits, d_loc, d_scale = tape.gradient(cdf, [logits, loc, scale],
-                                                 output_gradients=-tf.reshape(v, tf.shape(cdf)))
+        d_logits, d_loc, d_scale = tape.gradient(
+            cdf, [logits, loc, scale], output_gradients=-tf.reshape(v, tf.shape(cdf))
+        )
         return tf.zeros_like(x), d_logits, d_loc, d_scale
 
     return tf.identity(x), grad
@@ -145,8 +148,10 @@ def _broadcast_batch(jacobian, upstream):
     """Broadcasts the batch dimensions of J [..., D, D] and g [..., D] to each other."""
     batch = tf.broadcast_dynamic_shape(tf.shape(jacobian)[:-2], tf.shape(upstream)[:-1])
     dims = tf.shape(upstream)[-1:]
-    return (tf.broadcast_to(jacobian, tf.concat([batch, dims, dims], 0)),
-            tf.broadcast_to(upstream, tf.concat([batch, dims], 0)))
+    return (
+        tf.broadcast_to(jacobian, tf.concat([batch, dims, dims], 0)),
+        tf.broadcast_to(upstream, tf.concat([batch, dims], 0)),
+    )
 
 
 def reparameterize(x, logits, loc, scale):
@@ -204,13 +209,19 @@ class MixtureOfDiagonalGaussians:
             raise ValueError(f"logits: expected shape [..., K], got {self.logits.shape}.")
         k_values = {self.logits.shape[-1], self.loc.shape[-2], self.scale.shape[-2]} - {None}
         if len(k_values) > 1:
-            raise ValueError(f"expected the same number of components K in logits [..., K], "
-                             f"loc and scale [..., K, D], got {self.logits.shape}, "
-                             f"{self.loc.shape}, {self.scale.shape}.")
-        if self.loc.shape[-1] is not None and self.scale.shape[-1] not in (None,
-                                                                           self.loc.shape[-1]):
-            raise ValueError(f"scale: expected event size {self.loc.shape[-1]} like loc, got "
-                             f"shape {self.scale.shape}.")
+            raise ValueError(
+                f"expected the same number of components K in logits [..., K], "
+                f"loc and scale [..., K, D], got {self.logits.shape}, "
+                f"{self.loc.shape}, {self.scale.shape}."
+            )
+        if self.loc.shape[-1] is not None and self.scale.shape[-1] not in (
+            None,
+            self.loc.shape[-1],
+        ):
+            raise ValueError(
+                f"scale: expected event size {self.loc.shape[-1]} like loc, got "
+                f"shape {self.scale.shape}."
+            )
 
     @property
     def num_components(self):
@@ -223,24 +234,28 @@ class MixtureOfDiagonalGaussians:
     def batch_shape_tensor(self):
         return tf.broadcast_dynamic_shape(
             tf.shape(self.logits)[:-1],
-            tf.broadcast_dynamic_shape(tf.shape(self.loc)[:-2], tf.shape(self.scale)[:-2]))
+            tf.broadcast_dynamic_shape(tf.shape(self.loc)[:-2], tf.shape(self.scale)[:-2]),
+        )
 
     def log_prob(self, x):
         """log sum_k pi_k N(x; mu_k, diag sigma_k^2) [...] for x [..., D]."""
         x = tf.convert_to_tensor(x, self.loc.dtype)
-        log_pdf = tf.reduce_sum(_log_normal(_standardise(x, self.loc, self.scale), self.scale),
-                                axis=-1)
+        log_pdf = tf.reduce_sum(
+            _log_normal(_standardise(x, self.loc, self.scale), self.scale), axis=-1
+        )
         return tf.reduce_logsumexp(tf.nn.log_softmax(self.logits, axis=-1) + log_pdf, axis=-1)
 
     def conditional_cdf(self, x):
         """u = F(x) [..., D], the distributional transform (see `conditional_cdf`)."""
-        return conditional_cdf(tf.convert_to_tensor(x, self.loc.dtype), self.logits, self.loc,
-                               self.scale)
+        return conditional_cdf(
+            tf.convert_to_tensor(x, self.loc.dtype), self.logits, self.loc, self.scale
+        )
 
     def reparameterize(self, x):
         """x [..., D] with the implicit gradients attached (see `reparameterize`)."""
-        return reparameterize(tf.convert_to_tensor(x, self.loc.dtype), self.logits, self.loc,
-                              self.scale)
+        return reparameterize(
+            tf.convert_to_tensor(x, self.loc.dtype), self.logits, self.loc, self.scale
+        )
 
     def sample_from_noise(self, uniform, normal):
         """A differentiable sample from given noise.
@@ -275,6 +290,9 @@ class MixtureOfDiagonalGaussians:
         shape = tf.concat([tf.cast(sample_shape, tf.int32), self.batch_shape_tensor()], axis=0)
         key = _key(seed)
         uniform = tf.cast(noise.uniform_from_seed(shape, key), self.loc.dtype)
-        normal = noise.normal_from_seed(tf.concat([shape, tf.shape(self.loc)[-1:]], 0),
-                                           key + tf.constant([1, 0], tf.int64), self.loc.dtype)
+        normal = noise.normal_from_seed(
+            tf.concat([shape, tf.shape(self.loc)[-1:]], 0),
+            key + tf.constant([1, 0], tf.int64),
+            self.loc.dtype,
+        )
         return self.sample_from_noise(uniform, normal)

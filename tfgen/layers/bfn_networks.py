@@ -54,13 +54,17 @@ class TimeEmbedding(tf.keras.layers.Layer):
     def call(self, t):
         frequencies = math.pi * 2.0 ** tf.range(self.num_frequencies, dtype=tf.float32)
         angles = tf.cast(t, tf.float32)[:, None] * frequencies
-        features = tf.concat([tf.sin(angles), tf.cos(angles), tf.cast(t, tf.float32)[:, None]],
-                             axis=-1)
+        features = tf.concat(
+            [tf.sin(angles), tf.cos(angles), tf.cast(t, tf.float32)[:, None]], axis=-1
+        )
         return self.project(self.hidden(features))
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "num_frequencies": self.num_frequencies}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "num_frequencies": self.num_frequencies,
+        }
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -103,8 +107,9 @@ class BFNConvNet(tf.keras.layers.Layer):
     0.0
     """
 
-    def __init__(self, output_channels, filters=32, num_layers=4, dilation_rates=(1, 2, 4, 8),
-                 **kwargs):
+    def __init__(
+        self, output_channels, filters=32, num_layers=4, dilation_rates=(1, 2, 4, 8), **kwargs
+    ):
         super().__init__(**kwargs)
         self.output_channels = int(output_channels)
         self.filters = int(filters)
@@ -115,13 +120,24 @@ class BFNConvNet(tf.keras.layers.Layer):
         self.blocks = []
         for b in range(self.num_layers):
             rate = self.dilation_rates[b % len(self.dilation_rates)]
-            self.blocks.append((
-                tf.keras.layers.Conv2D(self.filters, 3, padding="same", dilation_rate=rate,
-                                       name=f"block_{b}_conv_a"),
-                tf.keras.layers.Dense(self.filters, name=f"block_{b}_time"),
-                tf.keras.layers.Conv2D(self.filters, 3, padding="same", name=f"block_{b}_conv_b")))
-        self.output_conv = tf.keras.layers.Conv2D(self.output_channels, 3, padding="same",
-                                                  kernel_initializer="zeros", name="output_conv")
+            self.blocks.append(
+                (
+                    tf.keras.layers.Conv2D(
+                        self.filters,
+                        3,
+                        padding="same",
+                        dilation_rate=rate,
+                        name=f"block_{b}_conv_a",
+                    ),
+                    tf.keras.layers.Dense(self.filters, name=f"block_{b}_time"),
+                    tf.keras.layers.Conv2D(
+                        self.filters, 3, padding="same", name=f"block_{b}_conv_b"
+                    ),
+                )
+            )
+        self.output_conv = tf.keras.layers.Conv2D(
+            self.output_channels, 3, padding="same", kernel_initializer="zeros", name="output_conv"
+        )
 
     def call(self, inputs):
         theta, t = inputs
@@ -133,9 +149,13 @@ class BFNConvNet(tf.keras.layers.Layer):
         return self.output_conv(tf.nn.swish(h))
 
     def get_config(self):
-        return {**super().get_config(), "output_channels": self.output_channels,
-                "filters": self.filters, "num_layers": self.num_layers,
-                "dilation_rates": list(self.dilation_rates)}
+        return {
+            **super().get_config(),
+            "output_channels": self.output_channels,
+            "filters": self.filters,
+            "num_layers": self.num_layers,
+            "dilation_rates": list(self.dilation_rates),
+        }
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -184,28 +204,40 @@ class BFNTransformer(tf.keras.layers.Layer):
         self.num_layers = int(num_layers)
         self.num_heads = int(num_heads)
         if self.model_dim % self.num_heads:
-            raise ValueError(f"model_dim: expected a multiple of num_heads={self.num_heads}, got "
-                             f"{self.model_dim}.")
+            raise ValueError(
+                f"model_dim: expected a multiple of num_heads={self.num_heads}, got "
+                f"{self.model_dim}."
+            )
         self.time_embedding = TimeEmbedding(self.model_dim, name="time_embedding")
         self.input_dense = tf.keras.layers.Dense(self.model_dim, name="input_dense")
         self.positions = tf.keras.layers.Embedding(self.seq_len, self.model_dim, name="positions")
-        self.blocks = [(
-            tf.keras.layers.LayerNormalization(name=f"block_{b}_norm_a"),
-            tf.keras.layers.MultiHeadAttention(self.num_heads, self.model_dim // self.num_heads,
-                                               name=f"block_{b}_attention"),
-            tf.keras.layers.LayerNormalization(name=f"block_{b}_norm_b"),
-            tf.keras.layers.Dense(4 * self.model_dim, activation="gelu", name=f"block_{b}_mlp_in"),
-            tf.keras.layers.Dense(self.model_dim, name=f"block_{b}_mlp_out"),
-        ) for b in range(self.num_layers)]
+        self.blocks = [
+            (
+                tf.keras.layers.LayerNormalization(name=f"block_{b}_norm_a"),
+                tf.keras.layers.MultiHeadAttention(
+                    self.num_heads, self.model_dim // self.num_heads, name=f"block_{b}_attention"
+                ),
+                tf.keras.layers.LayerNormalization(name=f"block_{b}_norm_b"),
+                tf.keras.layers.Dense(
+                    4 * self.model_dim, activation="gelu", name=f"block_{b}_mlp_in"
+                ),
+                tf.keras.layers.Dense(self.model_dim, name=f"block_{b}_mlp_out"),
+            )
+            for b in range(self.num_layers)
+        ]
         self.output_norm = tf.keras.layers.LayerNormalization(name="output_norm")
-        self.output_dense = tf.keras.layers.Dense(self.output_dim, kernel_initializer="zeros",
-                                                  name="output_dense")
+        self.output_dense = tf.keras.layers.Dense(
+            self.output_dim, kernel_initializer="zeros", name="output_dense"
+        )
 
     def call(self, inputs):
         theta, t = inputs
         length = tf.shape(theta)[1]
-        h = (self.input_dense(theta) + self.positions(tf.range(length))[None]
-             + self.time_embedding(t)[:, None, :])
+        h = (
+            self.input_dense(theta)
+            + self.positions(tf.range(length))[None]
+            + self.time_embedding(t)[:, None, :]
+        )
         for norm_a, attention, norm_b, mlp_in, mlp_out in self.blocks:
             a = norm_a(h)
             h = h + attention(a, a)
@@ -213,6 +245,11 @@ class BFNTransformer(tf.keras.layers.Layer):
         return self.output_dense(self.output_norm(h))
 
     def get_config(self):
-        return {**super().get_config(), "output_dim": self.output_dim, "seq_len": self.seq_len,
-                "model_dim": self.model_dim, "num_layers": self.num_layers,
-                "num_heads": self.num_heads}
+        return {
+            **super().get_config(),
+            "output_dim": self.output_dim,
+            "seq_len": self.seq_len,
+            "model_dim": self.model_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+        }

@@ -59,8 +59,15 @@ class CausalConv1D(tf.keras.layers.Layer):
     """
 
     # WaveNet (1609.03499) Sec. 2.1, Fig. 3: causal dilated convolution.
-    def __init__(self, filters, kernel_size, dilation_rate=1, use_bias=True,
-                 kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        dilation_rate=1,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = check_int(filters, "filters")
         self.kernel_size = check_int(kernel_size, "kernel_size")
@@ -76,19 +83,25 @@ class CausalConv1D(tf.keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 3 or input_shape[-1] is None:
-            raise ValueError(f"CausalConv1D: expected input shape [batch, time, channels] "
-                             f"with known channels, got {input_shape}.")
+            raise ValueError(
+                f"CausalConv1D: expected input shape [batch, time, channels] "
+                f"with known channels, got {input_shape}."
+            )
         self.kernel = self.add_weight(
-            "kernel", [self.kernel_size, int(input_shape[-1]), self.filters],
-            initializer=self.kernel_initializer)
-        self.bias = (self.add_weight("bias", [self.filters], initializer="zeros")
-                     if self.use_bias else None)
+            "kernel",
+            [self.kernel_size, int(input_shape[-1]), self.filters],
+            initializer=self.kernel_initializer,
+        )
+        self.bias = (
+            self.add_weight("bias", [self.filters], initializer="zeros") if self.use_bias else None
+        )
         super().build(input_shape)
 
     def call(self, inputs):
         padded = tf.pad(inputs, [[0, 0], [self.queue_length, 0], [0, 0]])
-        outputs = tf.nn.convolution(padded, self.kernel, padding="VALID",
-                                    dilations=self.dilation_rate)
+        outputs = tf.nn.convolution(
+            padded, self.kernel, padding="VALID", dilations=self.dilation_rate
+        )
         return outputs + self.bias if self.use_bias else outputs
 
     def initial_queue(self, batch_size, dtype=tf.float32):
@@ -114,14 +127,19 @@ class CausalConv1D(tf.keras.layers.Layer):
         if self.queue_length == 0:
             window = inputs[:, None, :]
         else:
-            offsets = tf.constant([(self.kernel_size - 1 - j) * self.dilation_rate
-                                   for j in range(self.kernel_size - 1)], tf.int32)
+            offsets = tf.constant(
+                [
+                    (self.kernel_size - 1 - j) * self.dilation_rate
+                    for j in range(self.kernel_size - 1)
+                ],
+                tf.int32,
+            )
             slots = tf.math.floormod(time - offsets, self.queue_length)
             taps = tf.transpose(tf.gather(queue, slots), [1, 0, 2])  # [batch, k - 1, in]
             window = tf.concat([taps, inputs[:, None, :]], axis=1)
             queue = tf.tensor_scatter_nd_update(
-                queue, tf.reshape(tf.math.floormod(time, self.queue_length), [1, 1]),
-                inputs[None])
+                queue, tf.reshape(tf.math.floormod(time, self.queue_length), [1, 1]), inputs[None]
+            )
         flat = tf.reshape(window, [-1, self.kernel_size * self.kernel.shape[1]])
         outputs = tf.matmul(flat, tf.reshape(self.kernel, [-1, self.filters]))
         return (outputs + self.bias if self.use_bias else outputs), queue
@@ -130,7 +148,11 @@ class CausalConv1D(tf.keras.layers.Layer):
         return tf.TensorShape(input_shape)[:-1].concatenate([self.filters])
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "dilation_rate": self.dilation_rate,
-                "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "dilation_rate": self.dilation_rate,
+            "use_bias": self.use_bias,
+            "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+        }

@@ -41,8 +41,10 @@ class GatedActivation(tf.keras.layers.Layer):
     def call(self, inputs):
         channels = inputs.shape[-1]
         if channels is None or channels % 2:
-            raise ValueError(f"GatedActivation: expected an even number of channels "
-                             f"(filter and gate halves), got {channels}.")
+            raise ValueError(
+                f"GatedActivation: expected an even number of channels "
+                f"(filter and gate halves), got {channels}."
+            )
         f, g = tf.split(inputs, 2, axis=-1)
         return tf.tanh(f) * tf.sigmoid(g)
 

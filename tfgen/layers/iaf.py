@@ -75,14 +75,27 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
     """
 
     # Parallel WaveNet (1711.10433) Sec. 3: x_t = z_t * s(z_<t) + mu(z_<t), flows composed.
-    def __init__(self, flow_layers=(10, 10, 10, 30), layers_per_stack=10, residual_channels=64,
-                 skip_channels=128, filter_width=2, global_conditioning=False,
-                 local_conditioning=False, initial_scale=0.05, **kwargs):
+    def __init__(
+        self,
+        flow_layers=(10, 10, 10, 30),
+        layers_per_stack=10,
+        residual_channels=64,
+        skip_channels=128,
+        filter_width=2,
+        global_conditioning=False,
+        local_conditioning=False,
+        initial_scale=0.05,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if isinstance(flow_layers, (str, bytes)) or not hasattr(flow_layers, "__len__") \
-                or not flow_layers:
-            raise ValueError(f"flow_layers: expected a non-empty list of ints, got "
-                             f"{flow_layers!r}.")
+        if (
+            isinstance(flow_layers, (str, bytes))
+            or not hasattr(flow_layers, "__len__")
+            or not flow_layers
+        ):
+            raise ValueError(
+                f"flow_layers: expected a non-empty list of ints, got {flow_layers!r}."
+            )
         self.flow_layers = [check_int(n, "flow_layers") for n in flow_layers]
         self.layers_per_stack = check_int(layers_per_stack, "layers_per_stack")
         self.residual_channels = check_int(residual_channels, "residual_channels")
@@ -90,8 +103,11 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
         self.filter_width = check_int(filter_width, "filter_width")
         self.global_conditioning = bool(global_conditioning)
         self.local_conditioning = bool(local_conditioning)
-        if isinstance(initial_scale, bool) or not isinstance(initial_scale, (int, float)) \
-                or not initial_scale > 0:
+        if (
+            isinstance(initial_scale, bool)
+            or not isinstance(initial_scale, (int, float))
+            or not initial_scale > 0
+        ):
             raise ValueError(f"initial_scale: expected a float > 0, got {initial_scale!r}.")
         self.initial_scale = float(initial_scale)
         bias = math.log(self.initial_scale) / len(self.flow_layers)
@@ -99,12 +115,21 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
         for index, layers in enumerate(self.flow_layers):
             per_stack = min(layers, self.layers_per_stack)
             if layers % per_stack:
-                raise ValueError(f"flow_layers[{index}]: expected a multiple of "
-                                 f"layers_per_stack={per_stack}, got {layers}.")
-            stack = WaveNetStack(2, layers // per_stack, per_stack, self.residual_channels,
-                                 self.skip_channels, self.filter_width,
-                                 self.global_conditioning, self.local_conditioning,
-                                 name=f"flow_{index}")
+                raise ValueError(
+                    f"flow_layers[{index}]: expected a multiple of "
+                    f"layers_per_stack={per_stack}, got {layers}."
+                )
+            stack = WaveNetStack(
+                2,
+                layers // per_stack,
+                per_stack,
+                self.residual_channels,
+                self.skip_channels,
+                self.filter_width,
+                self.global_conditioning,
+                self.local_conditioning,
+                name=f"flow_{index}",
+            )
             # Zero last layer, log-scale bias log(initial_scale) / F: x = initial_scale * z.
             stack.output_projection.kernel_initializer = tf.keras.initializers.Zeros()
             stack.output_projection.bias_initializer = tf.keras.initializers.Constant([0.0, bias])
@@ -118,12 +143,12 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
     def call(self, inputs, global_condition=None, local_condition=None):
         z = tf.convert_to_tensor(inputs, tf.float32)
         if z.shape.rank != 2:
-            raise ValueError(f"{self.name}: expected noise of shape [batch, time], got "
-                             f"{z.shape}.")
+            raise ValueError(f"{self.name}: expected noise of shape [batch, time], got {z.shape}.")
         x, loc, log_scale = z, tf.zeros_like(z), tf.zeros_like(z)
         for flow in self.flows:
-            params = flow(x[..., None], global_condition=global_condition,
-                          local_condition=local_condition)
+            params = flow(
+                x[..., None], global_condition=global_condition, local_condition=local_condition
+            )
             mu, log_s = params[..., 0], params[..., 1]
             x = x * tf.exp(log_s) + mu  # Sec. 3: one flow, x^i = x^{i-1} s^i + mu^i.
             loc = loc * tf.exp(log_s) + mu  # mu^tot = sum_i mu^i prod_{j>i} s^j.
@@ -131,10 +156,14 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
         return x, loc, log_scale
 
     def get_config(self):
-        return {**super().get_config(), "flow_layers": list(self.flow_layers),
-                "layers_per_stack": self.layers_per_stack,
-                "residual_channels": self.residual_channels,
-                "skip_channels": self.skip_channels, "filter_width": self.filter_width,
-                "global_conditioning": self.global_conditioning,
-                "local_conditioning": self.local_conditioning,
-                "initial_scale": self.initial_scale}
+        return {
+            **super().get_config(),
+            "flow_layers": list(self.flow_layers),
+            "layers_per_stack": self.layers_per_stack,
+            "residual_channels": self.residual_channels,
+            "skip_channels": self.skip_channels,
+            "filter_width": self.filter_width,
+            "global_conditioning": self.global_conditioning,
+            "local_conditioning": self.local_conditioning,
+            "initial_scale": self.initial_scale,
+        }

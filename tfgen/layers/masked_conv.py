@@ -23,8 +23,9 @@ _MASK_TYPES = ("A", "B")
 
 def _check_kernel_size(kernel_size, minimum=1):
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
-        raise TypeError(f"kernel_size: expected an odd int, got {kernel_size!r} "
-                        f"({type(kernel_size).__name__}).")
+        raise TypeError(
+            f"kernel_size: expected an odd int, got {kernel_size!r} ({type(kernel_size).__name__})."
+        )
     if kernel_size < minimum or kernel_size % 2 != 1:
         raise ValueError(f"kernel_size: expected an odd int >= {minimum}, got {kernel_size}.")
     return int(kernel_size)
@@ -32,8 +33,9 @@ def _check_kernel_size(kernel_size, minimum=1):
 
 def _check_filters(filters):
     if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)):
-        raise TypeError(f"filters: expected a positive int, got {filters!r} "
-                        f"({type(filters).__name__}).")
+        raise TypeError(
+            f"filters: expected a positive int, got {filters!r} ({type(filters).__name__})."
+        )
     if filters < 1:
         raise ValueError(f"filters: expected a positive int, got {filters}.")
     return int(filters)
@@ -73,7 +75,7 @@ def shift_down(x, rows=1):
     """
     x = tf.convert_to_tensor(x)
     _check_rank4(x, "shift_down")
-    return tf.pad(x, [[0, 0], [rows, 0], [0, 0], [0, 0]])[:, :tf.shape(x)[1]]
+    return tf.pad(x, [[0, 0], [rows, 0], [0, 0], [0, 0]])[:, : tf.shape(x)[1]]
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -164,8 +166,15 @@ class MaskedConv2D(tf.keras.layers.Layer):
     """
 
     # PixelCNN (1601.06759) Sec. 3.4: masked convolutions, masks A and B.
-    def __init__(self, filters, kernel_size, mask_type="B", use_bias=True,
-                 kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        mask_type="B",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _check_filters(filters)
         self.kernel_size = _check_kernel_size(kernel_size)
@@ -176,17 +185,24 @@ class MaskedConv2D(tf.keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 4 or input_shape[-1] is None:
-            raise ValueError(f"MaskedConv2D: expected input shape [B, H, W, C] with known C, "
-                             f"got {input_shape}.")
+            raise ValueError(
+                f"MaskedConv2D: expected input shape [B, H, W, C] with known C, got {input_shape}."
+            )
         k = self.kernel_size
         self.kernel = self.add_weight(
-            name="kernel", shape=(k, k, int(input_shape[-1]), self.filters),
-            initializer=self.kernel_initializer, trainable=True)
-        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros",
-                                     trainable=True) if self.use_bias else None)
+            name="kernel",
+            shape=(k, k, int(input_shape[-1]), self.filters),
+            initializer=self.kernel_initializer,
+            trainable=True,
+        )
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", trainable=True)
+            if self.use_bias
+            else None
+        )
         mask = np.zeros((k, k, 1, 1), np.float32)
-        mask[:k // 2] = 1.0
-        mask[k // 2, :k // 2 + (self.mask_type == "B")] = 1.0
+        mask[: k // 2] = 1.0
+        mask[k // 2, : k // 2 + (self.mask_type == "B")] = 1.0
         self.mask = tf.constant(mask)
         super().build(input_shape)
 
@@ -198,10 +214,14 @@ class MaskedConv2D(tf.keras.layers.Layer):
         return outputs
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "mask_type": self.mask_type,
-                "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "mask_type": self.mask_type,
+            "use_bias": self.use_bias,
+            "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+        }
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -241,8 +261,9 @@ class VerticalStackConv2D(tf.keras.layers.Layer):
     """
 
     # Gated PixelCNN (1606.05328) Sec. 2.2 / Fig. 2: the n x n vertical stack, unmasked.
-    def __init__(self, filters, kernel_size, use_bias=True,
-                 kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self, filters, kernel_size, use_bias=True, kernel_initializer="glorot_uniform", **kwargs
+    ):
         super().__init__(**kwargs)
         self.filters = _check_filters(filters)
         self.kernel_size = _check_kernel_size(kernel_size)
@@ -250,8 +271,13 @@ class VerticalStackConv2D(tf.keras.layers.Layer):
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         k = self.kernel_size
         self.conv = tf.keras.layers.Conv2D(
-            self.filters, (k // 2 + 1, k), padding="valid", use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer, name="conv")
+            self.filters,
+            (k // 2 + 1, k),
+            padding="valid",
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            name="conv",
+        )
 
     def call(self, inputs):
         _check_rank4(inputs, "VerticalStackConv2D")
@@ -259,9 +285,13 @@ class VerticalStackConv2D(tf.keras.layers.Layer):
         return self.conv(tf.pad(inputs, [[0, 0], [p, 0], [p, p], [0, 0]]))
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "use_bias": self.use_bias,
+            "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+        }
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -303,8 +333,15 @@ class HorizontalStackConv2D(tf.keras.layers.Layer):
     """
 
     # Gated PixelCNN (1606.05328) Sec. 2.2 / Fig. 2: the 1 x (n/2 + 1) horizontal stack.
-    def __init__(self, filters, kernel_size, mask_type="B", use_bias=True,
-                 kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        mask_type="B",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _check_filters(filters)
         self.mask_type = _check_mask_type(mask_type)
@@ -314,19 +351,28 @@ class HorizontalStackConv2D(tf.keras.layers.Layer):
         k = self.kernel_size
         width = k // 2 + (1 if self.mask_type == "B" else 0)
         self.conv = tf.keras.layers.Conv2D(
-            self.filters, (1, width), padding="valid", use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer, name="conv")
+            self.filters,
+            (1, width),
+            padding="valid",
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            name="conv",
+        )
 
     def call(self, inputs):
         _check_rank4(inputs, "HorizontalStackConv2D")
         p = self.kernel_size // 2
         outputs = self.conv(tf.pad(inputs, [[0, 0], [0, 0], [p, 0], [0, 0]]))
         if self.mask_type == "A":  # Output width is W + 1: drop the last column.
-            outputs = outputs[:, :, :tf.shape(inputs)[2]]
+            outputs = outputs[:, :, : tf.shape(inputs)[2]]
         return outputs
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "mask_type": self.mask_type,
-                "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer)}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "mask_type": self.mask_type,
+            "use_bias": self.use_bias,
+            "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+        }

@@ -140,8 +140,16 @@ class NoisyDense(tf.keras.layers.Layer):
     True
     """
 
-    def __init__(self, units, activation=None, noise="factorised", sigma_0=None,
-                 noisy=True, mu_initializer=None, **kwargs):
+    def __init__(
+        self,
+        units,
+        activation=None,
+        noise="factorised",
+        sigma_0=None,
+        noisy=True,
+        mu_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = _check_units(units)
         self.activation = tf.keras.activations.get(activation)
@@ -161,21 +169,25 @@ class NoisyDense(tf.keras.layers.Layer):
     def build(self, input_shape):
         fan_in = tf.TensorShape(input_shape)[-1]
         if fan_in is None:
-            raise ValueError(f"NoisyDense: expected a known last input dimension, "
-                             f"got input shape {input_shape}.")
+            raise ValueError(
+                f"NoisyDense: expected a known last input dimension, got input shape {input_shape}."
+            )
         mu_bound, sigma = self._init_scales(fan_in)
 
         def mu_init():  # a new instance per weight: Keras repeats an unseeded instance
             return tf.keras.initializers.RandomUniform(-mu_bound, mu_bound)
 
         kernel_shape = [fan_in, self.units]
-        self.mu_w = self.add_weight("mu_w", kernel_shape,
-                                    initializer=self.mu_initializer or mu_init())
-        self.sigma_w = self.add_weight("sigma_w", kernel_shape,
-                                       initializer=tf.keras.initializers.Constant(sigma))
+        self.mu_w = self.add_weight(
+            "mu_w", kernel_shape, initializer=self.mu_initializer or mu_init()
+        )
+        self.sigma_w = self.add_weight(
+            "sigma_w", kernel_shape, initializer=tf.keras.initializers.Constant(sigma)
+        )
         self.mu_b = self.add_weight("mu_b", [self.units], initializer=mu_init())
-        self.sigma_b = self.add_weight("sigma_b", [self.units],
-                                       initializer=tf.keras.initializers.Constant(sigma))
+        self.sigma_b = self.add_weight(
+            "sigma_b", [self.units], initializer=tf.keras.initializers.Constant(sigma)
+        )
         self.input_spec = tf.keras.layers.InputSpec(min_ndim=2, axes={-1: fan_in})
         super().build(input_shape)
 
@@ -220,7 +232,10 @@ class NoisyDense(tf.keras.layers.Layer):
             noise=self.noise,
             sigma_0=self.sigma_0,
             noisy=self.noisy,
-            mu_initializer=(tf.keras.initializers.serialize(self.mu_initializer)
-                            if self.mu_initializer is not None else None),
+            mu_initializer=(
+                tf.keras.initializers.serialize(self.mu_initializer)
+                if self.mu_initializer is not None
+                else None
+            ),
         )
         return config

@@ -81,9 +81,17 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
     """
 
     # Gated PixelCNN (1606.05328) Fig. 2 and Eq. 4 (conditioning) / Eq. 5 (spatial).
-    def __init__(self, filters, kernel_size, mask_type="B", residual=True,
-                 label_conditioning=False, spatial_conditioning=False, vertical_output=True,
-                 **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        mask_type="B",
+        residual=True,
+        label_conditioning=False,
+        spatial_conditioning=False,
+        vertical_output=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _check_filters(filters)
         self.mask_type = _check_mask_type(mask_type)
@@ -93,12 +101,15 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
         self.spatial_conditioning = bool(spatial_conditioning)
         self.vertical_output = bool(vertical_output)
         if self.residual and self.mask_type == "A":
-            raise ValueError("residual: expected False with mask_type 'A' (a residual "
-                             "connection would let a pixel see itself), got True.")
+            raise ValueError(
+                "residual: expected False with mask_type 'A' (a residual "
+                "connection would let a pixel see itself), got True."
+            )
         p2 = 2 * self.filters
         self.vertical_conv = VerticalStackConv2D(p2, self.kernel_size, name="vertical_conv")
-        self.horizontal_conv = HorizontalStackConv2D(p2, self.kernel_size, self.mask_type,
-                                                     name="horizontal_conv")
+        self.horizontal_conv = HorizontalStackConv2D(
+            p2, self.kernel_size, self.mask_type, name="horizontal_conv"
+        )
         self.link = tf.keras.layers.Conv2D(p2, 1, name="vertical_to_horizontal")
         self.horizontal_out = tf.keras.layers.Conv2D(self.filters, 1, name="horizontal_out")
         self.gate = GatedActivation(name="gate")
@@ -108,18 +119,20 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
         for stack in stacks:
             if self.label_conditioning:
                 self.label_projections[stack] = tf.keras.layers.Dense(
-                    p2, use_bias=False, name=f"label_{stack}")
+                    p2, use_bias=False, name=f"label_{stack}"
+                )
             if self.spatial_conditioning:
                 self.spatial_projections[stack] = tf.keras.layers.Conv2D(
-                    p2, 1, use_bias=False, name=f"spatial_{stack}")
+                    p2, 1, use_bias=False, name=f"spatial_{stack}"
+                )
 
     def _condition(self, pre, label, spatial, stack):
-        for name, value, used, shape in (("label", label, self.label_conditioning, "[batch, d]"),
-                                          ("spatial", spatial, self.spatial_conditioning,
-                                           "[batch, H, W, e]")):
+        for name, value, used, shape in (
+            ("label", label, self.label_conditioning, "[batch, d]"),
+            ("spatial", spatial, self.spatial_conditioning, "[batch, H, W, e]"),
+        ):
             if (value is not None) != used:
-                expected = (f"a {shape} tensor" if used
-                            else f"None ({name}_conditioning=False)")
+                expected = f"a {shape} tensor" if used else f"None ({name}_conditioning=False)"
                 got = "None" if value is None else "a tensor"
                 raise ValueError(f"{name}: expected {expected}, got {got}.")
         if label is not None:
@@ -146,34 +159,45 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
         out = self.horizontal_out(self.gate(self._condition(pre, label, spatial, "horizontal")))
         if self.residual:
             if x_h.shape[-1] != self.filters:
-                raise ValueError(f"GatedPixelCNNBlock: residual connection expected "
-                                 f"{self.filters} input channels, got {x_h.shape[-1]}.")
+                raise ValueError(
+                    f"GatedPixelCNNBlock: residual connection expected "
+                    f"{self.filters} input channels, got {x_h.shape[-1]}."
+                )
             out += x_h
         return out
 
     def call(self, inputs, label=None, spatial=None):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise TypeError(f"GatedPixelCNNBlock: expected inputs (vertical, horizontal), "
-                            f"got {type(inputs).__name__}.")
+            raise TypeError(
+                f"GatedPixelCNNBlock: expected inputs (vertical, horizontal), "
+                f"got {type(inputs).__name__}."
+            )
         v, x_h = inputs
         v_out, link = self.vertical_step(v, label, spatial)
         return v_out, self.horizontal_step(x_h, link, label, spatial)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "mask_type": self.mask_type,
-                "residual": self.residual, "label_conditioning": self.label_conditioning,
-                "spatial_conditioning": self.spatial_conditioning,
-                "vertical_output": self.vertical_output}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "mask_type": self.mask_type,
+            "residual": self.residual,
+            "label_conditioning": self.label_conditioning,
+            "spatial_conditioning": self.spatial_conditioning,
+            "vertical_output": self.vertical_output,
+        }
 
 
 def _upsampling_strides(source, target):
     """Per-step (height, width) strides taking `source` (h, w) to `target` (H, W)."""
     (h, w), (big_h, big_w) = source, target
     if big_h % h or big_w % w:
-        raise ValueError(f"spatial conditioning: expected the image size {target} to be a "
-                         f"multiple of the spatial map size {source}, got ratio "
-                         f"{big_h / h:g} x {big_w / w:g}.")
+        raise ValueError(
+            f"spatial conditioning: expected the image size {target} to be a "
+            f"multiple of the spatial map size {source}, got ratio "
+            f"{big_h / h:g} x {big_w / w:g}."
+        )
     fh, fw = big_h // h, big_w // w
     strides = []
     while fh % 2 == 0 and fw % 2 == 0:
@@ -230,15 +254,23 @@ class SpatialUpsampler(tf.keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 4 or None in input_shape[1:]:
-            raise ValueError(f"SpatialUpsampler: expected input shape [B, h, w, c], "
-                             f"got {input_shape}.")
+            raise ValueError(
+                f"SpatialUpsampler: expected input shape [B, h, w, c], got {input_shape}."
+            )
         strides = _upsampling_strides(tuple(input_shape[1:3]), self.target_size)
         for index, stride in enumerate(strides):
             last = index == len(strides) - 1
             kernel = tuple(max(3, 2 * s) if s > 1 else 3 for s in stride)
-            self.deconvs.append(tf.keras.layers.Conv2DTranspose(
-                self.filters, kernel, strides=stride, padding="same",
-                activation=None if last else "relu", name=f"deconv_{index}"))
+            self.deconvs.append(
+                tf.keras.layers.Conv2DTranspose(
+                    self.filters,
+                    kernel,
+                    strides=stride,
+                    padding="same",
+                    activation=None if last else "relu",
+                    name=f"deconv_{index}",
+                )
+            )
         super().build(input_shape)
 
     def call(self, inputs):
@@ -248,5 +280,4 @@ class SpatialUpsampler(tf.keras.layers.Layer):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "target_size": self.target_size,
-                "filters": self.filters}
+        return {**super().get_config(), "target_size": self.target_size, "filters": self.filters}

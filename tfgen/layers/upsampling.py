@@ -80,15 +80,22 @@ class ConditioningUpsampler(tf.keras.layers.Layer):
         strides = upsampling_strides(self.hop_length)
         self.deconvs = [
             tf.keras.layers.Conv1DTranspose(
-                self.filters, max(2 * stride, 1), strides=stride, padding="same",
+                self.filters,
+                max(2 * stride, 1),
+                strides=stride,
+                padding="same",
                 activation=None if index == len(strides) - 1 else "relu",
-                name=f"deconv_{index}")
-            for index, stride in enumerate(strides)]
+                name=f"deconv_{index}",
+            )
+            for index, stride in enumerate(strides)
+        ]
 
     def call(self, inputs):
         if inputs.shape.rank != 3:
-            raise ValueError(f"ConditioningUpsampler: expected inputs [batch, frames, "
-                             f"features], got shape {inputs.shape}.")
+            raise ValueError(
+                f"ConditioningUpsampler: expected inputs [batch, frames, "
+                f"features], got shape {inputs.shape}."
+            )
         x = inputs
         for deconv in self.deconvs:
             x = deconv(x)

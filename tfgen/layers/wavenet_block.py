@@ -59,9 +59,17 @@ class WaveNetBlock(tf.keras.layers.Layer):
 
     # WaveNet (1609.03499) Sec. 2.3 Eq. 2 (gated unit), Sec. 2.4 Fig. 4 (residual and
     # skip), Sec. 2.5 (global V^T h and local V * y conditioning).
-    def __init__(self, residual_channels, skip_channels, dilation_rate, filter_width=2,
-                 global_conditioning=False, local_conditioning=False, residual_output=True,
-                 **kwargs):
+    def __init__(
+        self,
+        residual_channels,
+        skip_channels,
+        dilation_rate,
+        filter_width=2,
+        global_conditioning=False,
+        local_conditioning=False,
+        residual_output=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.residual_channels = check_int(residual_channels, "residual_channels")
         self.skip_channels = check_int(skip_channels, "skip_channels")
@@ -71,30 +79,39 @@ class WaveNetBlock(tf.keras.layers.Layer):
         self.local_conditioning = bool(local_conditioning)
         self.residual_output = bool(residual_output)
         channels = 2 * self.residual_channels  # filter and gate halves
-        self.dilated_conv = CausalConv1D(channels, self.filter_width, self.dilation_rate,
-                                         name="dilated_conv")
-        self.global_projection = (tf.keras.layers.Dense(channels, use_bias=False,
-                                                        name="global_projection")
-                                  if self.global_conditioning else None)
-        self.local_projection = (tf.keras.layers.Dense(channels, use_bias=False,
-                                                       name="local_projection")
-                                 if self.local_conditioning else None)
+        self.dilated_conv = CausalConv1D(
+            channels, self.filter_width, self.dilation_rate, name="dilated_conv"
+        )
+        self.global_projection = (
+            tf.keras.layers.Dense(channels, use_bias=False, name="global_projection")
+            if self.global_conditioning
+            else None
+        )
+        self.local_projection = (
+            tf.keras.layers.Dense(channels, use_bias=False, name="local_projection")
+            if self.local_conditioning
+            else None
+        )
         self.gate = GatedActivation(name="gate")
         self.skip_projection = tf.keras.layers.Dense(self.skip_channels, name="skip_projection")
-        self.residual_projection = (tf.keras.layers.Dense(self.residual_channels,
-                                                          name="residual_projection")
-                                    if self.residual_output else None)
+        self.residual_projection = (
+            tf.keras.layers.Dense(self.residual_channels, name="residual_projection")
+            if self.residual_output
+            else None
+        )
 
     def _check_conditions(self, global_condition, local_condition):
-        for name, wanted, value in (("global_condition", self.global_conditioning,
-                                     global_condition),
-                                    ("local_condition", self.local_conditioning,
-                                     local_condition)):
+        for name, wanted, value in (
+            ("global_condition", self.global_conditioning, global_condition),
+            ("local_condition", self.local_conditioning, local_condition),
+        ):
             if wanted and value is None:
                 raise ValueError(f"{self.name}: expected a {name} tensor, got None.")
             if not wanted and value is not None:
-                raise ValueError(f"{self.name}: expected no {name} ({name.split('_')[0]}"
-                                 f"_conditioning=False), got a tensor.")
+                raise ValueError(
+                    f"{self.name}: expected no {name} ({name.split('_')[0]}"
+                    f"_conditioning=False), got a tensor."
+                )
 
     def _outputs(self, x, pre, global_condition, local_condition):
         """Adds conditioning to the pre-activations, gates, and projects (any rank)."""
@@ -109,8 +126,7 @@ class WaveNetBlock(tf.keras.layers.Layer):
         return residual, self.skip_projection(z)
 
     def call(self, inputs, global_condition=None, local_condition=None):
-        return self._outputs(inputs, self.dilated_conv(inputs), global_condition,
-                             local_condition)
+        return self._outputs(inputs, self.dilated_conv(inputs), global_condition, local_condition)
 
     def initial_queue(self, batch_size):
         """The dilated convolution's queue before time 0 (see `CausalConv1D`)."""
@@ -127,12 +143,16 @@ class WaveNetBlock(tf.keras.layers.Layer):
         return residual, skip, queue
 
     def get_config(self):
-        return {**super().get_config(), "residual_channels": self.residual_channels,
-                "skip_channels": self.skip_channels, "dilation_rate": self.dilation_rate,
-                "filter_width": self.filter_width,
-                "global_conditioning": self.global_conditioning,
-                "local_conditioning": self.local_conditioning,
-                "residual_output": self.residual_output}
+        return {
+            **super().get_config(),
+            "residual_channels": self.residual_channels,
+            "skip_channels": self.skip_channels,
+            "dilation_rate": self.dilation_rate,
+            "filter_width": self.filter_width,
+            "global_conditioning": self.global_conditioning,
+            "local_conditioning": self.local_conditioning,
+            "residual_output": self.residual_output,
+        }
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -183,9 +203,18 @@ class WaveNetStack(tf.keras.layers.Layer):
     """
 
     # WaveNet (1609.03499) Sec. 2.1 (shifted causal input), Sec. 2.4 Fig. 4 (the stack).
-    def __init__(self, output_channels, num_stacks=2, layers_per_stack=10,
-                 residual_channels=64, skip_channels=128, filter_width=2,
-                 global_conditioning=False, local_conditioning=False, **kwargs):
+    def __init__(
+        self,
+        output_channels,
+        num_stacks=2,
+        layers_per_stack=10,
+        residual_channels=64,
+        skip_channels=128,
+        filter_width=2,
+        global_conditioning=False,
+        local_conditioning=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.output_channels = check_int(output_channels, "output_channels")
         self.num_stacks = check_int(num_stacks, "num_stacks")
@@ -195,18 +224,27 @@ class WaveNetStack(tf.keras.layers.Layer):
         self.filter_width = check_int(filter_width, "filter_width")
         self.global_conditioning = bool(global_conditioning)
         self.local_conditioning = bool(local_conditioning)
-        self.input_conv = CausalConv1D(self.residual_channels, self.filter_width,
-                                       name="input_conv")
+        self.input_conv = CausalConv1D(self.residual_channels, self.filter_width, name="input_conv")
         dilations = self.dilations
         self.blocks = [
-            WaveNetBlock(self.residual_channels, self.skip_channels, dilation,
-                         self.filter_width, self.global_conditioning, self.local_conditioning,
-                         residual_output=index < len(dilations) - 1, name=f"block_{index}")
-            for index, dilation in enumerate(dilations)]
-        self.output_hidden = tf.keras.layers.Dense(self.skip_channels, activation="relu",
-                                                   name="output_hidden")
-        self.output_projection = tf.keras.layers.Dense(self.output_channels,
-                                                       name="output_projection")
+            WaveNetBlock(
+                self.residual_channels,
+                self.skip_channels,
+                dilation,
+                self.filter_width,
+                self.global_conditioning,
+                self.local_conditioning,
+                residual_output=index < len(dilations) - 1,
+                name=f"block_{index}",
+            )
+            for index, dilation in enumerate(dilations)
+        ]
+        self.output_hidden = tf.keras.layers.Dense(
+            self.skip_channels, activation="relu", name="output_hidden"
+        )
+        self.output_projection = tf.keras.layers.Dense(
+            self.output_channels, name="output_projection"
+        )
 
     @property
     def dilations(self):
@@ -226,15 +264,16 @@ class WaveNetStack(tf.keras.layers.Layer):
         x = self.input_conv(shifted)
         skips = []
         for block in self.blocks:
-            x, skip = block(x, global_condition=global_condition,
-                            local_condition=local_condition)
+            x, skip = block(x, global_condition=global_condition, local_condition=local_condition)
             skips.append(skip)
         return self._head(skips)
 
     def initial_queues(self, batch_size):
         """Every layer's queue before time 0, a list (input conv first, then the blocks)."""
-        return [self.input_conv.initial_queue(batch_size),
-                *(block.initial_queue(batch_size) for block in self.blocks)]
+        return [
+            self.input_conv.initial_queue(batch_size),
+            *(block.initial_queue(batch_size) for block in self.blocks),
+        ]
 
     # Fast Wavenet (1611.09482) Algorithm: one step per layer per generated sample.
     def step(self, previous_input, queues, time, global_condition=None, local_condition=None):
@@ -260,9 +299,14 @@ class WaveNetStack(tf.keras.layers.Layer):
         return self._head(skips), new_queues
 
     def get_config(self):
-        return {**super().get_config(), "output_channels": self.output_channels,
-                "num_stacks": self.num_stacks, "layers_per_stack": self.layers_per_stack,
-                "residual_channels": self.residual_channels,
-                "skip_channels": self.skip_channels, "filter_width": self.filter_width,
-                "global_conditioning": self.global_conditioning,
-                "local_conditioning": self.local_conditioning}
+        return {
+            **super().get_config(),
+            "output_channels": self.output_channels,
+            "num_stacks": self.num_stacks,
+            "layers_per_stack": self.layers_per_stack,
+            "residual_channels": self.residual_channels,
+            "skip_channels": self.skip_channels,
+            "filter_width": self.filter_width,
+            "global_conditioning": self.global_conditioning,
+            "local_conditioning": self.local_conditioning,
+        }

@@ -28,8 +28,9 @@ def signature_function(fn, specs):
     SavedModel signatures are called with keyword arguments named after their
     TensorSpecs; this gives `fn(**named_inputs)` exactly that calling convention.
     """
-    signature = inspect.Signature([
-        inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs])
+    signature = inspect.Signature(
+        [inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs]
+    )
 
     def wrapper(*args, **kwargs):
         return fn(**signature.bind(*args, **kwargs).arguments)

@@ -76,15 +76,23 @@ class BayesianFlowModel(GenerativeModel):
     def _check_data(self, features):
         if isinstance(features, dict):
             if self.feature_key not in features:
-                raise ValueError(f"features: expected a {self.feature_key!r} key, got "
-                                 f"{sorted(features)}.")
+                raise ValueError(
+                    f"features: expected a {self.feature_key!r} key, got {sorted(features)}."
+                )
             features = features[self.feature_key]
         data = tf.convert_to_tensor(features)
-        if data.shape.rank != len(self.event_shape) + 1 or tuple(data.shape[1:]) != self.event_shape:
-            raise ValueError(f"{self.feature_key}: expected shape [batch, "
-                             f"{', '.join(map(str, self.event_shape))}], got {data.shape}.")
+        if (
+            data.shape.rank != len(self.event_shape) + 1
+            or tuple(data.shape[1:]) != self.event_shape
+        ):
+            raise ValueError(
+                f"{self.feature_key}: expected shape [batch, "
+                f"{', '.join(map(str, self.event_shape))}], got {data.shape}."
+            )
         if data.dtype.is_floating or data.dtype == tf.bool:
-            raise TypeError(f"{self.feature_key}: expected an integer dtype, got {data.dtype.name}.")
+            raise TypeError(
+                f"{self.feature_key}: expected an integer dtype, got {data.dtype.name}."
+            )
         return tf.cast(data, tf.int32)
 
     def _to_data(self, levels):
@@ -111,8 +119,9 @@ class BayesianFlowModel(GenerativeModel):
     def call(self, features, training=False):
         """Output parameters Psi(theta, t) at t = 1 for flow samples of the data (noise seed 0)."""
         x = self._to_data(self._check_data(features))
-        theta = self.flow.flow_sample(x, tf.ones(tf.shape(x)[:1]),
-                                      noise.normal_from_seed(self._flow_noise_shape(x), [0, 3]))
+        theta = self.flow.flow_sample(
+            x, tf.ones(tf.shape(x)[:1]), noise.normal_from_seed(self._flow_noise_shape(x), [0, 3])
+        )
         return self._network(theta, tf.ones(tf.shape(x)[:1]))
 
     def _flow_noise_shape(self, x):
@@ -134,7 +143,9 @@ class BayesianFlowModel(GenerativeModel):
         i = tf.minimum(tf.floor(u * n), n - 1.0) + 1.0  # i ~ U{1..n}
         t = tf.where(steps > 0, (i - 1.0) / n, u)  # t_{i-1}, or t ~ U(0, 1)
         noise_shape = self._flow_noise_shape(x)
-        theta = self.flow.flow_sample(x, t, noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 1)))
+        theta = self.flow.flow_sample(
+            x, t, noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 1))
+        )
         out = self._network(theta, t)
         sum_dims = list(range(1, len(self.event_shape) + 1))
         l_inf = tf.reduce_sum(self.flow.continuous_time_loss(x, theta, t, out), sum_dims)
@@ -142,10 +153,12 @@ class BayesianFlowModel(GenerativeModel):
         l_n = tf.reduce_sum(self.flow.discrete_time_loss(x, theta, t, out, i, n, sender), sum_dims)
         loss = tf.where(steps > 0, l_n, l_inf)
         ones = tf.ones(batch)
-        theta_1 = self.flow.flow_sample(x, ones,
-                                        noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 3)))
-        l_r = tf.reduce_sum(self.flow.reconstruction_loss(x, theta_1, self._network(theta_1, ones)),
-                            sum_dims)
+        theta_1 = self.flow.flow_sample(
+            x, ones, noise.normal_from_seed(noise_shape, noise.stream_seed(seed, 3))
+        )
+        l_r = tf.reduce_sum(
+            self.flow.reconstruction_loss(x, theta_1, self._network(theta_1, ones)), sum_dims
+        )
         return loss, l_r
 
     def _in_unit(self, nats):
@@ -156,8 +169,10 @@ class BayesianFlowModel(GenerativeModel):
         seed = tf.random.uniform([], 0, 2**62, tf.int64)
         loss, l_r = self._bound_terms(levels, self.loss_steps, seed)
         nats = loss + l_r
-        return (tf.reduce_mean(loss) / self.num_dims,
-                {self.unit: self._in_unit(nats), "nats_per_example": nats})
+        return (
+            tf.reduce_mean(loss) / self.num_dims,
+            {self.unit: self._in_unit(nats), "nats_per_example": nats},
+        )
 
     def log_prob(self, features, steps=0, seed=0):
         """A one-sample estimate of the bound -(L + L^r), nats per example [B].
@@ -180,14 +195,16 @@ class BayesianFlowModel(GenerativeModel):
 
     def _sampler(self, jit_compile):
         if jit_compile not in self._samplers:
-            self._samplers[jit_compile] = tf.function(self._sample_loop, jit_compile=jit_compile,
-                                                      autograph=False, reduce_retracing=True)
+            self._samplers[jit_compile] = tf.function(
+                self._sample_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
+            )
         return self._samplers[jit_compile]
 
     def _sample_graph(self, num_samples, steps, seed, jit_compile):
         loop = self._sampler(True) if jit_compile else self._sample_loop
-        return loop(tf.cast(num_samples, tf.int32), tf.cast(steps, tf.int32),
-                    tf.cast(seed, tf.int64))
+        return loop(
+            tf.cast(num_samples, tf.int32), tf.cast(steps, tf.int32), tf.cast(seed, tf.int64)
+        )
 
     def sample(self, num_samples, steps=25, seed=None, jit_compile=True):
         """Generates int data [N, ...] with the n-step procedure (few steps: 10, 25, 100).
@@ -208,9 +225,15 @@ class BayesianFlowModel(GenerativeModel):
 
     # ------------------------------------------------------------ export
     def example_features(self, batch_size=2, seed=0):
-        return {self.feature_key: tf.random.stateless_uniform(
-            [batch_size, *self.event_shape], tf.constant([seed, 0], tf.int64), 0, self.num_levels,
-            tf.int32)}
+        return {
+            self.feature_key: tf.random.stateless_uniform(
+                [batch_size, *self.event_shape],
+                tf.constant([seed, 0], tf.int64),
+                0,
+                self.num_levels,
+                tf.int32,
+            )
+        }
 
     def signatures(self, jit_compile=False):
         """`serving_default` / `log_prob` (the bound) and `sample`, as `tf.function`s.
@@ -223,24 +246,30 @@ class BayesianFlowModel(GenerativeModel):
           jit_compile: compile the sampling loop with XLA (else a plain graph loop).
         """
         self.build_example()
-        density_specs = [tf.TensorSpec([None, *self.event_shape], tf.int32, name=self.feature_key),
-                         tf.TensorSpec([], tf.int32, name="steps"),
-                         tf.TensorSpec([], tf.int64, name="seed")]
+        density_specs = [
+            tf.TensorSpec([None, *self.event_shape], tf.int32, name=self.feature_key),
+            tf.TensorSpec([], tf.int32, name="steps"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
 
         def density(steps, seed, **features):
             log_prob = self.log_prob(features, steps, seed)
             return {"log_prob": log_prob, self.unit: self._in_unit(-log_prob)}
 
-        sample_specs = [tf.TensorSpec([], tf.int32, name="num_samples"),
-                        tf.TensorSpec([], tf.int32, name="steps"),
-                        tf.TensorSpec([], tf.int64, name="seed")]
+        sample_specs = [
+            tf.TensorSpec([], tf.int32, name="num_samples"),
+            tf.TensorSpec([], tf.int32, name="steps"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
 
         def sample(num_samples, steps, seed):
             return {self.feature_key: self._sample_graph(num_samples, steps, seed, jit_compile)}
 
-        return {"serving_default": signature_function(density, density_specs),
-                "log_prob": signature_function(density, density_specs),
-                "sample": signature_function(sample, sample_specs)}
+        return {
+            "serving_default": signature_function(density, density_specs),
+            "log_prob": signature_function(density, density_specs),
+            "sample": signature_function(sample, sample_specs),
+        }
 
 
 class _ImageBFN(BayesianFlowModel):
@@ -254,8 +283,12 @@ class _ImageBFN(BayesianFlowModel):
 
     def _build_network(self, output_per_variable):
         self.per_variable = () if output_per_variable is None else (output_per_variable,)
-        self.network = BFNConvNet(self.event_shape[-1] * (output_per_variable or 1),
-                                  self.filters, self.num_layers, name="network")
+        self.network = BFNConvNet(
+            self.event_shape[-1] * (output_per_variable or 1),
+            self.filters,
+            self.num_layers,
+            name="network",
+        )
 
 
 def _image_levels(info):
@@ -265,8 +298,13 @@ def _image_levels(info):
 _IMAGE_SIGNATURES = ("serving_default", "log_prob", "sample")
 
 
-@registry.register("bfn_continuous", dataset="mnist", dataset_options={"view": "grey"},
-                   data_hparams=_image_levels, signatures=_IMAGE_SIGNATURES)
+@registry.register(
+    "bfn_continuous",
+    dataset="mnist",
+    dataset_options={"view": "grey"},
+    data_hparams=_image_levels,
+    signatures=_IMAGE_SIGNATURES,
+)
 class BFNContinuous(_ImageBFN):
     """BFN for continuous data (Sec. 4) on grey images scaled to [-1, 1].
 
@@ -285,12 +323,22 @@ class BFNContinuous(_ImageBFN):
 
     metric_names = ("bits_per_dim", "nats_per_example")
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=256, sigma_1=0.001, t_min=1e-6,
-                 filters=32, num_layers=4, loss_steps=0, **kwargs):
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_levels=256,
+        sigma_1=0.001,
+        t_min=1e-6,
+        filters=32,
+        num_layers=4,
+        loss_steps=0,
+        **kwargs,
+    ):
         super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
         self.num_levels = check_int(num_levels, "num_levels", 2)
-        self.flow = bfn.ContinuousBFN(_as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min"),
-                                      self.num_levels)
+        self.flow = bfn.ContinuousBFN(
+            _as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min"), self.num_levels
+        )
         self._build_network(None)
 
     def _to_data(self, levels):
@@ -300,9 +348,13 @@ class BFNContinuous(_ImageBFN):
         return bfn.bin_index(sample, self.num_levels)
 
 
-@registry.register("bfn_discretised", dataset="mnist",
-                   dataset_options={"view": "grey", "levels": 16},
-                   data_hparams=_image_levels, signatures=_IMAGE_SIGNATURES)
+@registry.register(
+    "bfn_discretised",
+    dataset="mnist",
+    dataset_options={"view": "grey", "levels": 16},
+    data_hparams=_image_levels,
+    signatures=_IMAGE_SIGNATURES,
+)
 class BFNDiscretised(_ImageBFN):
     """BFN for discretised data (Sec. 5): K grey levels as K bins on [-1, 1].
 
@@ -319,12 +371,22 @@ class BFNDiscretised(_ImageBFN):
 
     metric_names = ("bits_per_dim", "nats_per_example")
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=16, sigma_1=math.sqrt(1e-3),
-                 t_min=1e-6, filters=32, num_layers=4, loss_steps=0, **kwargs):
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_levels=16,
+        sigma_1=math.sqrt(1e-3),
+        t_min=1e-6,
+        filters=32,
+        num_layers=4,
+        loss_steps=0,
+        **kwargs,
+    ):
         super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
         self.num_levels = check_int(num_levels, "num_levels", 2)
-        self.flow = bfn.DiscretisedBFN(self.num_levels, _as_float(sigma_1, "sigma_1"),
-                                       _as_float(t_min, "t_min"))
+        self.flow = bfn.DiscretisedBFN(
+            self.num_levels, _as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min")
+        )
         self._build_network(2)
 
     def _to_data(self, levels):
@@ -334,8 +396,13 @@ class BFNDiscretised(_ImageBFN):
         return sample
 
 
-@registry.register("bfn_discrete", dataset="mnist", dataset_options={"view": "binary"},
-                   data_hparams=_image_levels, signatures=_IMAGE_SIGNATURES)
+@registry.register(
+    "bfn_discrete",
+    dataset="mnist",
+    dataset_options={"view": "binary"},
+    data_hparams=_image_levels,
+    signatures=_IMAGE_SIGNATURES,
+)
 class BFNDiscrete(_ImageBFN):
     """BFN for discrete data (Sec. 6) on images with K levels per pixel (binarised: K = 2).
 
@@ -357,8 +424,16 @@ class BFNDiscrete(_ImageBFN):
     units_per_nat = 1.0
     per_dimension = False
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=2, beta_1=9.0, filters=32,
-                 num_layers=4, loss_steps=0, **kwargs):
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_levels=2,
+        beta_1=9.0,
+        filters=32,
+        num_layers=4,
+        loss_steps=0,
+        **kwargs,
+    ):
         super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
         self.num_levels = check_int(num_levels, "num_levels", 2)
         self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
@@ -372,10 +447,15 @@ class BFNDiscrete(_ImageBFN):
 
 
 @registry.register(
-    "bfn_discrete_text", dataset="text", dataset_options={"seq_len": 64},
-    data_hparams=lambda info: {"seq_len": int(info.features["tokens"].shape[0]),
-                               "num_categories": info.num_categories},
-    signatures=("serving_default", "log_prob", "sample"))
+    "bfn_discrete_text",
+    dataset="text",
+    dataset_options={"seq_len": 64},
+    data_hparams=lambda info: {
+        "seq_len": int(info.features["tokens"].shape[0]),
+        "num_categories": info.num_categories,
+    },
+    signatures=("serving_default", "log_prob", "sample"),
+)
 class BFNDiscreteText(BayesianFlowModel):
     """BFN for discrete data (Sec. 6) on byte sequences, with a bidirectional transformer.
 
@@ -395,17 +475,30 @@ class BFNDiscreteText(BayesianFlowModel):
     metric_names = ("bits_per_char", "nats_per_example")
     unit = "bits_per_char"
 
-    def __init__(self, seq_len=64, num_categories=256, beta_1=0.5625, model_dim=64,
-                 num_layers=2, num_heads=4, loss_steps=0, **kwargs):
+    def __init__(
+        self,
+        seq_len=64,
+        num_categories=256,
+        beta_1=0.5625,
+        model_dim=64,
+        num_layers=2,
+        num_heads=4,
+        loss_steps=0,
+        **kwargs,
+    ):
         super().__init__(loss_steps=loss_steps, **kwargs)
         self.event_shape = (check_int(seq_len, "seq_len", 1),)
         self.num_levels = check_int(num_categories, "num_categories", 2)
         self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
         self.per_variable = (self.num_levels,)
-        self.network = BFNTransformer(self.num_levels, self.event_shape[0],
-                                      check_int(model_dim, "model_dim", 1),
-                                      check_int(num_layers, "num_layers", 1),
-                                      check_int(num_heads, "num_heads", 1), name="network")
+        self.network = BFNTransformer(
+            self.num_levels,
+            self.event_shape[0],
+            check_int(model_dim, "model_dim", 1),
+            check_int(num_layers, "num_layers", 1),
+            check_int(num_heads, "num_heads", 1),
+            name="network",
+        )
 
     def _to_data(self, levels):
         return levels

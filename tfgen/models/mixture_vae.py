@@ -16,8 +16,7 @@ import math
 
 import tensorflow as tf
 
-from tfgen import noise
-from tfgen import registry
+from tfgen import noise, registry
 from tfgen.checks import check_int, check_shape
 from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
 from tfgen.models.base import GenerativeModel, signature_function
@@ -40,9 +39,13 @@ def _standard_normal_log_prob(z):
     return -0.5 * tf.reduce_sum(tf.square(z) + math.log(2.0 * math.pi), axis=-1)
 
 
-@registry.register("mixture_vae", dataset="mnist", dataset_options={"view": "binary"},
-                   data_hparams=lambda info: {"image_shape": tuple(info.image_shape)},
-                   signatures=("serving_default", "log_prob", "sample"))
+@registry.register(
+    "mixture_vae",
+    dataset="mnist",
+    dataset_options={"view": "binary"},
+    data_hparams=lambda info: {"image_shape": tuple(info.image_shape)},
+    signatures=("serving_default", "log_prob", "sample"),
+)
 class MixtureVAE(GenerativeModel):
     """VAE on binary images with a mixture-of-diagonal-Gaussians posterior q(z|x).
 
@@ -64,27 +67,38 @@ class MixtureVAE(GenerativeModel):
 
     metric_names = ("nats_per_example", "elbo", "kl")
 
-    def __init__(self, image_shape=(28, 28, 1), num_components=3, latent_dim=16,
-                 hidden_units=256, **kwargs):
+    def __init__(
+        self, image_shape=(28, 28, 1), num_components=3, latent_dim=16, hidden_units=256, **kwargs
+    ):
         super().__init__(**kwargs)
         self.image_shape = check_shape(image_shape, "image_shape", 3)
         if self.image_shape[2] != 1:
-            raise ValueError(f"image_shape: expected a single channel (height, width, 1), got "
-                             f"{self.image_shape}.")
+            raise ValueError(
+                f"image_shape: expected a single channel (height, width, 1), got "
+                f"{self.image_shape}."
+            )
         self.num_components = check_int(num_components, "num_components", 1)
         self.latent_dim = check_int(latent_dim, "latent_dim", 1)
         self.hidden_units = check_int(hidden_units, "hidden_units", 1)
         k, d = self.num_components, self.latent_dim
         self.encoder = tf.keras.Sequential(
-            [tf.keras.layers.Dense(self.hidden_units, "relu", name=f"encoder_{i}")
-             for i in range(2)], name="encoder")
+            [
+                tf.keras.layers.Dense(self.hidden_units, "relu", name=f"encoder_{i}")
+                for i in range(2)
+            ],
+            name="encoder",
+        )
         self.posterior_logits = tf.keras.layers.Dense(k, name="posterior_logits")
         self.posterior_loc = tf.keras.layers.Dense(k * d, name="posterior_loc")
         self.posterior_scale = tf.keras.layers.Dense(k * d, name="posterior_scale")
         self.decoder = tf.keras.Sequential(
-            [tf.keras.layers.Dense(self.hidden_units, "relu", name=f"decoder_{i}")
-             for i in range(2)] + [tf.keras.layers.Dense(self.num_dims, name="pixel_logits")],
-            name="decoder")
+            [
+                tf.keras.layers.Dense(self.hidden_units, "relu", name=f"decoder_{i}")
+                for i in range(2)
+            ]
+            + [tf.keras.layers.Dense(self.num_dims, name="pixel_logits")],
+            name="decoder",
+        )
         object.__setattr__(self, "_samplers", {})  # Not tracked: tf.functions by jit_compile.
 
     @property
@@ -99,8 +113,10 @@ class MixtureVAE(GenerativeModel):
             features = features["image"]
         image = tf.convert_to_tensor(features)
         if image.shape.rank != 4 or tuple(image.shape[1:]) != self.image_shape:
-            raise ValueError(f"image: expected shape [batch, "
-                             f"{', '.join(map(str, self.image_shape))}], got {image.shape}.")
+            raise ValueError(
+                f"image: expected shape [batch, "
+                f"{', '.join(map(str, self.image_shape))}], got {image.shape}."
+            )
         return tf.reshape(tf.cast(image, tf.float32), [-1, self.num_dims])
 
     def posterior(self, x):
@@ -108,8 +124,10 @@ class MixtureVAE(GenerativeModel):
         h = self.encoder(2.0 * x - 1.0)
         shape = [-1, self.num_components, self.latent_dim]
         return MixtureOfDiagonalGaussians(
-            self.posterior_logits(h), tf.reshape(self.posterior_loc(h), shape),
-            tf.reshape(tf.nn.softplus(self.posterior_scale(h)) + 1e-4, shape))
+            self.posterior_logits(h),
+            tf.reshape(self.posterior_loc(h), shape),
+            tf.reshape(tf.nn.softplus(self.posterior_scale(h)) + 1e-4, shape),
+        )
 
     def decode(self, z):
         """Bernoulli logits [..., H*W] of p(x | z) for z [..., D]."""
@@ -126,15 +144,21 @@ class MixtureVAE(GenerativeModel):
         return log_likelihood - kl, kl
 
     def call(self, features, training=False):
-        seed = (tf.random.uniform([], 0, 2**62, tf.int64) if training
-                else tf.constant(_EVAL_SEED, tf.int64))
+        seed = (
+            tf.random.uniform([], 0, 2**62, tf.int64)
+            if training
+            else tf.constant(_EVAL_SEED, tf.int64)
+        )
         return self._log_weights(self._flat_image(features), seed)[0]
 
     # --------------------------------------------------------------- density
     def compute_losses(self, features, training=False):
         x = self._flat_image(features)
-        seed = (tf.random.uniform([], 0, 2**62, tf.int64) if training
-                else tf.constant(_EVAL_SEED, tf.int64))
+        seed = (
+            tf.random.uniform([], 0, 2**62, tf.int64)
+            if training
+            else tf.constant(_EVAL_SEED, tf.int64)
+        )
         elbo, kl = self._log_weights(x, seed)
         return -tf.reduce_mean(elbo), {"nats_per_example": -elbo, "elbo": elbo, "kl": kl}
 
@@ -149,10 +173,10 @@ class MixtureVAE(GenerativeModel):
         samples; S = 1 is the ELBO, and the bound tightens as S grows.
         """
         num_samples = tf.convert_to_tensor(num_samples, tf.int32)
-        log_w = self._log_weights(self._flat_image(image), tf.cast(seed, tf.int64),
-                                  num_samples[None])[0]
-        return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(
-            tf.cast(num_samples, log_w.dtype))
+        log_w = self._log_weights(
+            self._flat_image(image), tf.cast(seed, tf.int64), num_samples[None]
+        )[0]
+        return tf.reduce_logsumexp(log_w, axis=0) - tf.math.log(tf.cast(num_samples, log_w.dtype))
 
     # -------------------------------------------------------------- sampling
     def _sample_images(self, num_samples, seed):
@@ -165,8 +189,8 @@ class MixtureVAE(GenerativeModel):
     def _sampler(self, jit_compile):
         if jit_compile not in self._samplers:
             self._samplers[jit_compile] = tf.function(
-                self._sample_images, jit_compile=jit_compile, autograph=False,
-                reduce_retracing=True)
+                self._sample_images, jit_compile=jit_compile, autograph=False, reduce_retracing=True
+            )
         return self._samplers[jit_compile]
 
     def sample(self, num_samples, seed=0, jit_compile=True):
@@ -183,14 +207,17 @@ class MixtureVAE(GenerativeModel):
         """
         num_samples = check_int(num_samples, "num_samples", 1)
         self.build_example()
-        return self._sampler(bool(jit_compile))(tf.constant(num_samples, tf.int32),
-                                                tf.constant(seed, tf.int64))
+        return self._sampler(bool(jit_compile))(
+            tf.constant(num_samples, tf.int32), tf.constant(seed, tf.int64)
+        )
 
     # ---------------------------------------------------------------- export
     def example_features(self, batch_size=2, seed=0):
-        return {"image": tf.random.stateless_uniform([batch_size, *self.image_shape],
-                                                     tf.constant([seed, 0], tf.int64), 0, 2,
-                                                     tf.int32)}
+        return {
+            "image": tf.random.stateless_uniform(
+                [batch_size, *self.image_shape], tf.constant([seed, 0], tf.int64), 0, 2, tf.int32
+            )
+        }
 
     def signatures(self, jit_compile=False):
         """`serving_default`, `log_prob` and `sample` as `tf.function`s.
@@ -223,6 +250,8 @@ class MixtureVAE(GenerativeModel):
             image, probs = loop(num_samples, seed)
             return {"image": image, "probs": probs}
 
-        return {"serving_default": signature_function(serving_default, [image_spec]),
-                "log_prob": signature_function(log_prob, [image_spec, num_samples_spec, seed_spec]),
-                "sample": signature_function(sample, [num_samples_spec, seed_spec])}
+        return {
+            "serving_default": signature_function(serving_default, [image_spec]),
+            "log_prob": signature_function(log_prob, [image_spec, num_samples_spec, seed_spec]),
+            "sample": signature_function(sample, [num_samples_spec, seed_spec]),
+        }

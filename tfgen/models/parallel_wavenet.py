@@ -33,19 +33,24 @@ exported: an IAF's density of data needs a sequential inversion.
 import tensorflow as tf
 
 from tfgen import noise, registry
-from tfgen.data import audio
-from tfgen.run_dir import RunDir
 from tfgen.checks import check_int
+from tfgen.data import audio
 from tfgen.distributions import distillation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.models.base import GenerativeModel, signature_function
 from tfgen.models.wavenet import WaveNet, _data_hparams, check_generation_args
+from tfgen.run_dir import RunDir
 
 # Teacher hyper-parameters the student fixes to its own (same data, same conditioning).
 _SHARED = ("num_speakers", "local_conditioning", "num_mels", "hop_length", "clip_length")
-DEFAULT_TEACHER = {"num_stacks": 2, "layers_per_stack": 10, "residual_channels": 64,
-                   "skip_channels": 128, "num_components": 10}
+DEFAULT_TEACHER = {
+    "num_stacks": 2,
+    "layers_per_stack": 10,
+    "residual_channels": 64,
+    "skip_channels": 128,
+    "num_components": 10,
+}
 
 
 def _teacher_hparams(teacher, teacher_dir, shared):
@@ -54,28 +59,36 @@ def _teacher_hparams(teacher, teacher_dir, shared):
         try:
             config, prefix = RunDir(teacher_dir).model_checkpoint("wavenet")
         except ValueError as error:
-            raise ValueError(f"teacher_dir: expected a `wavenet` training run, got "
-                             f"{teacher_dir!r}: {error}") from error
+            raise ValueError(
+                f"teacher_dir: expected a `wavenet` training run, got {teacher_dir!r}: {error}"
+            ) from error
         hparams = dict(config["hparams"])
     else:
         if not isinstance(teacher, dict):
-            raise TypeError(f"teacher: expected a dict of wavenet hparams, got "
-                            f"{type(teacher).__name__}.")
+            raise TypeError(
+                f"teacher: expected a dict of wavenet hparams, got {type(teacher).__name__}."
+            )
         hparams, prefix = {"output": "logistic_mixture", **teacher}, None
         for key, value in shared.items():
             hparams.setdefault(key, value)
     if hparams.get("output") != "logistic_mixture":
-        raise ValueError(f"teacher: expected output='logistic_mixture', got "
-                         f"{hparams.get('output')!r}.")
+        raise ValueError(
+            f"teacher: expected output='logistic_mixture', got {hparams.get('output')!r}."
+        )
     for key, value in shared.items():
         if key != "clip_length" and hparams.get(key) != value:
-            raise ValueError(f"teacher: expected {key}={value!r} (the student's), got "
-                             f"{hparams.get(key)!r}.")
+            raise ValueError(
+                f"teacher: expected {key}={value!r} (the student's), got {hparams.get(key)!r}."
+            )
     return hparams, prefix
 
 
-@registry.register("parallel_wavenet", dataset="audio", data_hparams=_data_hparams,
-                   signatures=("serving_default", "generate"))
+@registry.register(
+    "parallel_wavenet",
+    dataset="audio",
+    data_hparams=_data_hparams,
+    signatures=("serving_default", "generate"),
+)
 class ParallelWaveNet(GenerativeModel):
     """An IAF student distilled from a frozen WaveNet teacher.
 
@@ -113,49 +126,81 @@ class ParallelWaveNet(GenerativeModel):
     [B, T / hop_length, num_mels] (when `local_conditioning`).
     """
 
-    metric_names = ("kl_per_sample", "cross_entropy_per_sample", "entropy_per_sample",
-                    "power_loss")
+    metric_names = ("kl_per_sample", "cross_entropy_per_sample", "entropy_per_sample", "power_loss")
 
-    def __init__(self, flow_layers=(10, 10, 10, 30), layers_per_stack=10, residual_channels=64,
-                 skip_channels=128, filter_width=2, num_speakers=4, local_conditioning=False,
-                 num_mels=40, hop_length=256, conditioning_channels=32, clip_length=8192,
-                 initial_scale=0.05, num_cross_entropy_samples=16, power_loss_weight=0.1,
-                 stft_frame_length=512, stft_hop_length=128, teacher=None, teacher_dir="",
-                 **kwargs):
+    def __init__(
+        self,
+        flow_layers=(10, 10, 10, 30),
+        layers_per_stack=10,
+        residual_channels=64,
+        skip_channels=128,
+        filter_width=2,
+        num_speakers=4,
+        local_conditioning=False,
+        num_mels=40,
+        hop_length=256,
+        conditioning_channels=32,
+        clip_length=8192,
+        initial_scale=0.05,
+        num_cross_entropy_samples=16,
+        power_loss_weight=0.1,
+        stft_frame_length=512,
+        stft_hop_length=128,
+        teacher=None,
+        teacher_dir="",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(teacher_dir, str):
             raise TypeError(f"teacher_dir: expected a str, got {type(teacher_dir).__name__}.")
-        if isinstance(power_loss_weight, bool) or not isinstance(power_loss_weight, (int, float)) \
-                or power_loss_weight < 0:
-            raise ValueError(f"power_loss_weight: expected a float >= 0, got "
-                             f"{power_loss_weight!r}.")
-        self.num_cross_entropy_samples = check_int(num_cross_entropy_samples,
-                                                            "num_cross_entropy_samples")
+        if (
+            isinstance(power_loss_weight, bool)
+            or not isinstance(power_loss_weight, (int, float))
+            or power_loss_weight < 0
+        ):
+            raise ValueError(
+                f"power_loss_weight: expected a float >= 0, got {power_loss_weight!r}."
+            )
+        self.num_cross_entropy_samples = check_int(
+            num_cross_entropy_samples, "num_cross_entropy_samples"
+        )
         self.power_loss_weight = float(power_loss_weight)
         self.stft_frame_length = check_int(stft_frame_length, "stft_frame_length")
         self.stft_hop_length = check_int(stft_hop_length, "stft_hop_length")
-        self.conditioning_channels = check_int(conditioning_channels,
-                                                        "conditioning_channels")
+        self.conditioning_channels = check_int(conditioning_channels, "conditioning_channels")
         self.teacher_config = dict(DEFAULT_TEACHER if teacher is None else teacher)
         self.teacher_dir = teacher_dir
-        shared = dict(zip(_SHARED, (num_speakers, local_conditioning, num_mels, hop_length,
-                                    clip_length)))
+        shared = dict(
+            zip(_SHARED, (num_speakers, local_conditioning, num_mels, hop_length, clip_length))
+        )
         hparams, prefix = _teacher_hparams(self.teacher_config, teacher_dir, shared)
         hparams["clip_length"] = clip_length
         # The frozen teacher (Sec. 3.1); WaveNet checks the shared conditioning hparams.
         self.teacher = WaveNet(**hparams, name="teacher")
         self.teacher.build_example()
         if prefix is not None:
-            tf.train.Checkpoint(model=self.teacher).restore(prefix).expect_partial() \
-                .assert_existing_objects_matched()
+            tf.train.Checkpoint(model=self.teacher).restore(
+                prefix
+            ).expect_partial().assert_existing_objects_matched()
         self.teacher.trainable = False
         self.flow = InverseAutoregressiveFlow(
-            flow_layers, layers_per_stack, residual_channels, skip_channels, filter_width,
-            global_conditioning=num_speakers > 0, local_conditioning=local_conditioning,
-            initial_scale=initial_scale, name="flow")
-        self.upsampler = (ConditioningUpsampler(self.teacher.hop_length,
-                                                self.conditioning_channels, name="upsampler")
-                          if local_conditioning else None)
+            flow_layers,
+            layers_per_stack,
+            residual_channels,
+            skip_channels,
+            filter_width,
+            global_conditioning=num_speakers > 0,
+            local_conditioning=local_conditioning,
+            initial_scale=initial_scale,
+            name="flow",
+        )
+        self.upsampler = (
+            ConditioningUpsampler(
+                self.teacher.hop_length, self.conditioning_channels, name="upsampler"
+            )
+            if local_conditioning
+            else None
+        )
 
     @property
     def num_speakers(self):
@@ -184,7 +229,7 @@ class ParallelWaveNet(GenerativeModel):
           and the logistic p_S(x_t | z_<t) = Logistic(loc_t, exp(log_scale_t)).
         """
         h, mel = self._conditions(speaker, mel)
-        y = self.upsampler(mel)[:, :tf.shape(z)[1]] if mel is not None else None
+        y = self.upsampler(mel)[:, : tf.shape(z)[1]] if mel is not None else None
         return self.flow(z, global_condition=h, local_condition=y)
 
     def call(self, features, training=False):
@@ -194,8 +239,9 @@ class ParallelWaveNet(GenerativeModel):
         """
         codes = self.teacher._check_features(features)[0]
         u = noise.uniform_from_seed(tf.shape(codes), 0)
-        return self.student(distillation.logistic_noise(u), features.get("speaker"),
-                            features.get("mel"))[0]
+        return self.student(
+            distillation.logistic_noise(u), features.get("speaker"), features.get("mel")
+        )[0]
 
     # ------------------------------------------------------------ distillation
     def _power_loss(self, x, codes):
@@ -204,8 +250,9 @@ class ParallelWaveNet(GenerativeModel):
         real = audio.mu_law_decode(codes)
 
         def phi(waveform):
-            stft = tf.signal.stft(waveform, self.stft_frame_length, self.stft_hop_length,
-                                  pad_end=True)
+            stft = tf.signal.stft(
+                waveform, self.stft_frame_length, self.stft_hop_length, pad_end=True
+            )
             return tf.reduce_mean(tf.abs(stft), axis=-2)
 
         return tf.reduce_mean(tf.square(phi(student) - phi(real)), axis=-1)
@@ -228,21 +275,30 @@ class ParallelWaveNet(GenerativeModel):
         codes = self.teacher._check_features(features)[0]
         shape = tf.shape(codes)
         noise_seed, draw_seed = tf.unstack(
-            tf.random.experimental.stateless_split(noise.seed_pair(seed), 2))
+            tf.random.experimental.stateless_split(noise.seed_pair(seed), 2)
+        )
         z = distillation.logistic_noise(noise.uniform_from_seed(shape, noise_seed))
         x, loc, log_scale = self.student(z, features.get("speaker"), features.get("mel"))
         # The teacher's p_T(x_t | x_<t) for all t in one causal pass over the sample.
         h, mel = self._conditions(features.get("speaker"), features.get("mel"))
         y = self.teacher.upsampler(mel) if mel is not None else None
         mixture = self.teacher._mixture(
-            self.teacher.stack(x[..., None], global_condition=h, local_condition=y))
+            self.teacher.stack(x[..., None], global_condition=h, local_condition=y)
+        )
         u = noise.uniform_from_seed(
-            tf.concat([[self.num_cross_entropy_samples], shape], 0), draw_seed)
+            tf.concat([[self.num_cross_entropy_samples], shape], 0), draw_seed
+        )
         cross_entropy = tf.reduce_sum(
-            distillation.per_step_cross_entropy(mixture, loc, log_scale, u), axis=-1)
+            distillation.per_step_cross_entropy(mixture, loc, log_scale, u), axis=-1
+        )
         entropy = tf.reduce_sum(distillation.logistic_entropy(log_scale), axis=-1)
-        return {"cross_entropy": cross_entropy, "entropy": entropy,
-                "kl": cross_entropy - entropy, "power": self._power_loss(x, codes), "x": x}
+        return {
+            "cross_entropy": cross_entropy,
+            "entropy": entropy,
+            "kl": cross_entropy - entropy,
+            "power": self._power_loss(x, codes),
+            "x": x,
+        }
 
     def compute_losses(self, features, training=False):
         seed = tf.random.uniform([], 0, 2**31 - 1, tf.int64)  # fresh noise every step
@@ -250,10 +306,12 @@ class ParallelWaveNet(GenerativeModel):
         num_samples = tf.cast(tf.shape(terms["x"])[1], tf.float32)
         kl = terms["kl"] / num_samples
         loss = tf.reduce_mean(kl) + self.power_loss_weight * tf.reduce_mean(terms["power"])
-        return loss, {"kl_per_sample": kl,
-                      "cross_entropy_per_sample": terms["cross_entropy"] / num_samples,
-                      "entropy_per_sample": terms["entropy"] / num_samples,
-                      "power_loss": terms["power"]}
+        return loss, {
+            "kl_per_sample": kl,
+            "cross_entropy_per_sample": terms["cross_entropy"] / num_samples,
+            "entropy_per_sample": terms["entropy"] / num_samples,
+            "power_loss": terms["power"],
+        }
 
     # -------------------------------------------------------------- generation
     def _generate(self, num_samples, speaker, mel, seed, temperature):
@@ -262,8 +320,10 @@ class ParallelWaveNet(GenerativeModel):
         num_samples = tf.convert_to_tensor(num_samples, tf.int32)
         if mel is not None:
             tf.debugging.assert_less_equal(
-                num_samples, tf.shape(mel)[1] * self.teacher.hop_length,
-                message="num_samples: expected at most frames * hop_length samples")
+                num_samples,
+                tf.shape(mel)[1] * self.teacher.hop_length,
+                message="num_samples: expected at most frames * hop_length samples",
+            )
         u = noise.uniform_from_seed(tf.stack([batch, num_samples]), seed)
         z = tf.cast(temperature, tf.float32) * distillation.logistic_noise(u)
         codes = audio.values_to_codes(self.student(z, speaker, mel)[0])
@@ -284,8 +344,9 @@ class ParallelWaveNet(GenerativeModel):
         seed = check_generation_args(num_samples, speaker, mel, seed, temperature)
         if speaker is not None:
             speaker = tf.convert_to_tensor(speaker, tf.int32)
-        return self._generate(num_samples, speaker, mel, tf.constant(seed, tf.int64),
-                              temperature)["audio"]
+        return self._generate(num_samples, speaker, mel, tf.constant(seed, tf.int64), temperature)[
+            "audio"
+        ]
 
     # ------------------------------------------------------------------ export
     def example_features(self, batch_size=2, seed=0):
@@ -298,14 +359,24 @@ class ParallelWaveNet(GenerativeModel):
           jit_compile: compile the pass with XLA.
         """
         self.build_example()
-        specs = [tf.TensorSpec([], tf.int32, name="num_samples"),
-                 tf.TensorSpec([None], tf.int32, name="speaker")]
-        specs += ([tf.TensorSpec([None, None, self.teacher.num_mels], tf.float32, name="mel")]
-                  if self.local_conditioning else [])
-        specs += [tf.TensorSpec([], tf.float32, name="temperature"),
-                  tf.TensorSpec([], tf.int64, name="seed")]
-        pass_ = (tf.function(self._generate, jit_compile=True, autograph=False)
-                 if jit_compile else self._generate)
+        specs = [
+            tf.TensorSpec([], tf.int32, name="num_samples"),
+            tf.TensorSpec([None], tf.int32, name="speaker"),
+        ]
+        specs += (
+            [tf.TensorSpec([None, None, self.teacher.num_mels], tf.float32, name="mel")]
+            if self.local_conditioning
+            else []
+        )
+        specs += [
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
+        pass_ = (
+            tf.function(self._generate, jit_compile=True, autograph=False)
+            if jit_compile
+            else self._generate
+        )
 
         def generate(num_samples, speaker, temperature, seed, mel=None):
             return pass_(num_samples, speaker, mel, seed, temperature)

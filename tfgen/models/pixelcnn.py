@@ -24,11 +24,16 @@ from tfgen.models.base import GenerativeModel, signature_function
 
 
 @registry.register(
-    "pixelcnn", dataset="mnist", dataset_options={"view": "binary"},
-    data_hparams=lambda info: {"image_shape": tuple(info.image_shape),
-                               "num_levels": info.num_levels,
-                               "num_labels": info.num_labels or 0},
-    signatures=("serving_default", "log_prob", "sample"))
+    "pixelcnn",
+    dataset="mnist",
+    dataset_options={"view": "binary"},
+    data_hparams=lambda info: {
+        "image_shape": tuple(info.image_shape),
+        "num_levels": info.num_levels,
+        "num_labels": info.num_labels or 0,
+    },
+    signatures=("serving_default", "log_prob", "sample"),
+)
 class PixelCNN(GenerativeModel):
     """Conditional Gated PixelCNN over single-channel images with `num_levels` levels.
 
@@ -52,19 +57,32 @@ class PixelCNN(GenerativeModel):
 
     metric_names = ("bits_per_dim", "nats_per_example")
 
-    def __init__(self, image_shape=(28, 28, 1), num_levels=2, num_labels=10,
-                 spatial_shape=None, num_layers=8, filters=32, kernel_size=5,
-                 first_kernel_size=7, output_filters=64, **kwargs):
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_levels=2,
+        num_labels=10,
+        spatial_shape=None,
+        num_layers=8,
+        filters=32,
+        kernel_size=5,
+        first_kernel_size=7,
+        output_filters=64,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_shape = check_shape(image_shape, "image_shape", 3)
         if self.image_shape[2] != 1:
-            raise ValueError(f"image_shape: expected a single channel (height, width, 1), got "
-                             f"{self.image_shape[2]} channels in {self.image_shape}; this "
-                             f"PixelCNN models grey images only.")
+            raise ValueError(
+                f"image_shape: expected a single channel (height, width, 1), got "
+                f"{self.image_shape[2]} channels in {self.image_shape}; this "
+                f"PixelCNN models grey images only."
+            )
         self.num_levels = check_int(num_levels, "num_levels", 2)
         self.num_labels = check_int(num_labels, "num_labels", 0)
-        self.spatial_shape = (None if spatial_shape is None
-                              else check_shape(spatial_shape, "spatial_shape", 3))
+        self.spatial_shape = (
+            None if spatial_shape is None else check_shape(spatial_shape, "spatial_shape", 3)
+        )
         self.num_layers = check_int(num_layers, "num_layers", 1)
         self.filters = check_int(filters, "filters", 1)
         self.kernel_size = check_int(kernel_size, "kernel_size", 1)
@@ -72,20 +90,30 @@ class PixelCNN(GenerativeModel):
         self.output_filters = check_int(output_filters, "output_filters", 1)
 
         self.blocks = [
-            GatedPixelCNNBlock(self.filters, self.first_kernel_size if i == 0 else self.kernel_size,
-                               mask_type="A" if i == 0 else "B", residual=i > 0,
-                               label_conditioning=self.num_labels > 0,
-                               spatial_conditioning=self.spatial_shape is not None,
-                               vertical_output=i < self.num_layers - 1,
-                               name=f"gated_block_{i}")
-            for i in range(self.num_layers)]
-        self.upsampler = (SpatialUpsampler(self.image_shape[:2], self.filters, name="upsampler")
-                          if self.spatial_shape is not None else None)
+            GatedPixelCNNBlock(
+                self.filters,
+                self.first_kernel_size if i == 0 else self.kernel_size,
+                mask_type="A" if i == 0 else "B",
+                residual=i > 0,
+                label_conditioning=self.num_labels > 0,
+                spatial_conditioning=self.spatial_shape is not None,
+                vertical_output=i < self.num_layers - 1,
+                name=f"gated_block_{i}",
+            )
+            for i in range(self.num_layers)
+        ]
+        self.upsampler = (
+            SpatialUpsampler(self.image_shape[:2], self.filters, name="upsampler")
+            if self.spatial_shape is not None
+            else None
+        )
         # Output layers (PixelRNN/PixelCNN Sec. 3.4): ReLU, 1x1, ReLU, 1x1 -> softmax logits.
-        self.output_hidden = tf.keras.layers.Conv2D(self.output_filters, 1, activation="relu",
-                                                    name="output_hidden")
-        self.output_logits = tf.keras.layers.Conv2D(self.image_shape[2] * self.num_levels, 1,
-                                                    name="output_logits")
+        self.output_hidden = tf.keras.layers.Conv2D(
+            self.output_filters, 1, activation="relu", name="output_hidden"
+        )
+        self.output_logits = tf.keras.layers.Conv2D(
+            self.image_shape[2] * self.num_levels, 1, name="output_logits"
+        )
         # Compiled samplers, kept out of Keras/SavedModel tracking.
         object.__setattr__(self, "_samplers", {})
 
@@ -100,33 +128,43 @@ class PixelCNN(GenerativeModel):
 
     def _check_features(self, features):
         if not isinstance(features, dict):
-            raise TypeError(f"features: expected a dict with 'image'"
-                            f"{', label' if self.num_labels else ''}, got "
-                            f"{type(features).__name__}.")
+            raise TypeError(
+                f"features: expected a dict with 'image'"
+                f"{', label' if self.num_labels else ''}, got "
+                f"{type(features).__name__}."
+            )
         if "image" not in features:
             raise ValueError(f"features: expected an 'image' key, got {sorted(features)}.")
         image = tf.convert_to_tensor(features["image"])
         if image.shape.rank != 4 or tuple(image.shape[1:]) != self.image_shape:
-            raise ValueError(f"image: expected shape [batch, {', '.join(map(str, self.image_shape))}]"
-                             f", got {image.shape}.")
+            raise ValueError(
+                f"image: expected shape [batch, {', '.join(map(str, self.image_shape))}]"
+                f", got {image.shape}."
+            )
         label = spatial = None
         if self.num_labels:
             if features.get("label") is None:
-                raise ValueError(f"features: expected a 'label' key (num_labels="
-                                 f"{self.num_labels}), got {sorted(features)}.")
+                raise ValueError(
+                    f"features: expected a 'label' key (num_labels="
+                    f"{self.num_labels}), got {sorted(features)}."
+                )
             label = tf.convert_to_tensor(features["label"])
         if self.spatial_shape is not None:
             if features.get("spatial") is None:
-                raise ValueError(f"features: expected a 'spatial' key (spatial_shape="
-                                 f"{self.spatial_shape}), got {sorted(features)}.")
+                raise ValueError(
+                    f"features: expected a 'spatial' key (spatial_shape="
+                    f"{self.spatial_shape}), got {sorted(features)}."
+                )
             spatial = self._check_spatial(features["spatial"])
         return image, label, spatial
 
     def _check_spatial(self, spatial):
         spatial = tf.convert_to_tensor(spatial, tf.float32)
         if spatial.shape.rank != 4 or tuple(spatial.shape[1:]) != self.spatial_shape:
-            raise ValueError(f"spatial: expected shape [batch, "
-                             f"{', '.join(map(str, self.spatial_shape))}], got {spatial.shape}.")
+            raise ValueError(
+                f"spatial: expected shape [batch, "
+                f"{', '.join(map(str, self.spatial_shape))}], got {spatial.shape}."
+            )
         return spatial
 
     def _one_hot(self, label):
@@ -149,8 +187,9 @@ class PixelCNN(GenerativeModel):
     def _head(self, x_h):
         logits = self.output_logits(self.output_hidden(tf.nn.relu(x_h)))
         shape = tf.shape(logits)
-        return tf.reshape(logits, tf.concat(
-            [shape[:3], [self.image_shape[2], self.num_levels]], axis=0))
+        return tf.reshape(
+            logits, tf.concat([shape[:3], [self.image_shape[2], self.num_levels]], axis=0)
+        )
 
     def network(self, x, h=None, s=None):
         """The network on float inputs, for gradient (causality) checks.
@@ -231,16 +270,17 @@ class PixelCNN(GenerativeModel):
         cols = tf.range(width)[None, None, :, None]
 
         def row_body(i, image):
-            links_row = [link[:, i:i + 1] for link in self._vertical_links(image, h, s)]
-            s_row = s[:, i:i + 1] if s is not None else None
+            links_row = [link[:, i : i + 1] for link in self._vertical_links(image, h, s)]
+            s_row = s[:, i : i + 1] if s is not None else None
 
             def col_body(j, row):
                 logits = self._row_logits(row, links_row, h, s_row)[:, 0, j]  # [N, 1, K]
                 value = noise.categorical_from_uniform(logits / temperature, uniform[:, i, j])
                 return j + 1, tf.where(cols == j, value[:, None, None, :], row)
 
-            _, row = tf.while_loop(lambda j, _: j < width, col_body,
-                                   (tf.constant(0), image[:, i:i + 1]))
+            _, row = tf.while_loop(
+                lambda j, _: j < width, col_body, (tf.constant(0), image[:, i : i + 1])
+            )
             return i + 1, tf.where(rows == i, row, image)
 
         image = tf.zeros_like(uniform, tf.int32)
@@ -249,8 +289,9 @@ class PixelCNN(GenerativeModel):
 
     def _sampler(self, jit_compile):
         if jit_compile not in self._samplers:
-            self._samplers[jit_compile] = tf.function(self._sample_loop, jit_compile=jit_compile,
-                                                      autograph=False, reduce_retracing=True)
+            self._samplers[jit_compile] = tf.function(
+                self._sample_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
+            )
         return self._samplers[jit_compile]
 
     def _sample_graph(self, num_samples, labels, spatial, seed, temperature, jit_compile):
@@ -272,8 +313,15 @@ class PixelCNN(GenerativeModel):
             return tf.shape(spatial)[0]
         return tf.convert_to_tensor(num_samples, tf.int32)
 
-    def sample(self, num_samples=None, labels=None, spatial=None, seed=None, temperature=1.0,
-               jit_compile=True):
+    def sample(
+        self,
+        num_samples=None,
+        labels=None,
+        spatial=None,
+        seed=None,
+        temperature=1.0,
+        jit_compile=True,
+    ):
         """Samples images int32 [N, H, W, 1] in raster order.
 
         Args:
@@ -287,20 +335,26 @@ class PixelCNN(GenerativeModel):
             graph while loop.
         """
         if self.num_labels and labels is None:
-            raise ValueError(f"labels: expected int labels [N] for a model with num_labels="
-                             f"{self.num_labels}, got None.")
+            raise ValueError(
+                f"labels: expected int labels [N] for a model with num_labels="
+                f"{self.num_labels}, got None."
+            )
         if self.spatial_shape is not None:
             if spatial is None:
-                raise ValueError(f"spatial: expected a float32 [N, "
-                                 f"{', '.join(map(str, self.spatial_shape))}] map, got None.")
+                raise ValueError(
+                    f"spatial: expected a float32 [N, "
+                    f"{', '.join(map(str, self.spatial_shape))}] map, got None."
+                )
             spatial = self._check_spatial(spatial)
         if not self.num_labels:
             labels = None
         if labels is not None:
             labels = tf.convert_to_tensor(labels, tf.int32)
             if num_samples is not None and int(num_samples) != int(labels.shape[0]):
-                raise ValueError(f"num_samples: expected {labels.shape[0]} (the number of "
-                                 f"labels), got {num_samples}.")
+                raise ValueError(
+                    f"num_samples: expected {labels.shape[0]} (the number of "
+                    f"labels), got {num_samples}."
+                )
         elif spatial is None and num_samples is None:
             raise ValueError("num_samples: expected an int, got None.")
         if temperature <= 0:
@@ -309,21 +363,32 @@ class PixelCNN(GenerativeModel):
             seed = int(np.random.randint(0, 2**31 - 1))
         self.build_example()
         n = self._num_samples(num_samples, labels, spatial)
-        return self._sample_graph(n, labels, spatial, tf.constant(seed, tf.int64),
-                                  tf.constant(temperature, tf.float32), bool(jit_compile))
+        return self._sample_graph(
+            n,
+            labels,
+            spatial,
+            tf.constant(seed, tf.int64),
+            tf.constant(temperature, tf.float32),
+            bool(jit_compile),
+        )
 
     # ---------------------------------------------------------------- export
     def example_features(self, batch_size=2, seed=0):
         height, width, channels = self.image_shape
         keys = tf.random.split(tf.constant([seed, 0], tf.int64), 3)
-        features = {"image": tf.random.stateless_uniform(
-            [batch_size, height, width, channels], keys[0], 0, self.num_levels, tf.int32)}
+        features = {
+            "image": tf.random.stateless_uniform(
+                [batch_size, height, width, channels], keys[0], 0, self.num_levels, tf.int32
+            )
+        }
         if self.num_labels:
             features["label"] = tf.random.stateless_uniform(
-                [batch_size], keys[1], 0, self.num_labels, tf.int32)
+                [batch_size], keys[1], 0, self.num_labels, tf.int32
+            )
         if self.spatial_shape is not None:
             features["spatial"] = tf.random.stateless_normal(
-                [batch_size, *self.spatial_shape], keys[2])
+                [batch_size, *self.spatial_shape], keys[2]
+            )
         return features
 
     def _conditioning_specs(self):
@@ -331,8 +396,9 @@ class PixelCNN(GenerativeModel):
         if self.num_labels:
             specs["label"] = tf.TensorSpec([None], tf.int32, name="label")
         if self.spatial_shape is not None:
-            specs["spatial"] = tf.TensorSpec([None, *self.spatial_shape], tf.float32,
-                                             name="spatial")
+            specs["spatial"] = tf.TensorSpec(
+                [None, *self.spatial_shape], tf.float32, name="spatial"
+            )
         return specs
 
     def signatures(self, jit_compile=False):
@@ -349,20 +415,25 @@ class PixelCNN(GenerativeModel):
 
         def density(**features):
             log_prob = self.log_prob(features)
-            return {"log_prob": log_prob,
-                    "bits_per_dim": -log_prob / (self.num_dims * math.log(2.0))}
+            return {
+                "log_prob": log_prob,
+                "bits_per_dim": -log_prob / (self.num_dims * math.log(2.0)),
+            }
 
         sample_specs = list(conditioning.values())
         if not conditioning:
             sample_specs.append(tf.TensorSpec([], tf.int32, name="num_samples"))
-        sample_specs += [tf.TensorSpec([], tf.int64, name="seed"),
-                         tf.TensorSpec([], tf.float32, name="temperature")]
+        sample_specs += [
+            tf.TensorSpec([], tf.int64, name="seed"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+        ]
 
         def sample(seed, temperature, label=None, spatial=None, num_samples=None):
             n = self._num_samples(num_samples, label, spatial)
-            return {"image": self._sample_graph(n, label, spatial, seed, temperature,
-                                                jit_compile)}
+            return {"image": self._sample_graph(n, label, spatial, seed, temperature, jit_compile)}
 
-        return {"serving_default": signature_function(density, density_specs),
-                "log_prob": signature_function(density, density_specs),
-                "sample": signature_function(sample, sample_specs)}
+        return {
+            "serving_default": signature_function(density, density_specs),
+            "log_prob": signature_function(density, density_specs),
+            "sample": signature_function(sample, sample_specs),
+        }

@@ -25,8 +25,8 @@ import math
 import tensorflow as tf
 
 from tfgen import noise, registry
-from tfgen.data import audio
 from tfgen.checks import check_int
+from tfgen.data import audio
 from tfgen.distributions import DiscretizedLogisticMixture
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.layers.wavenet_block import WaveNetStack
@@ -38,16 +38,19 @@ OUTPUTS = ("softmax", "logistic_mixture")
 def _data_hparams(info):
     clip_length = info.features["audio"].shape[0]
     frames, num_mels = info.features["mel"].shape
-    return {"clip_length": clip_length, "hop_length": clip_length // frames,
-            "num_mels": num_mels, "num_speakers": info.num_labels or 0}
+    return {
+        "clip_length": clip_length,
+        "hop_length": clip_length // frames,
+        "num_mels": num_mels,
+        "num_speakers": info.num_labels or 0,
+    }
 
 
 def check_generation_args(num_samples, speaker, mel, seed, temperature):
     """Checks the arguments of audio generation; returns `seed`, drawn when None."""
     check_int(num_samples, "num_samples")
     if speaker is None and mel is None:
-        raise ValueError("speaker: expected int ids [batch] (they give the batch size), "
-                         "got None.")
+        raise ValueError("speaker: expected int ids [batch] (they give the batch size), got None.")
     if temperature <= 0:
         raise ValueError(f"temperature: expected a positive float, got {temperature}.")
     if seed is None:
@@ -55,8 +58,12 @@ def check_generation_args(num_samples, speaker, mel, seed, temperature):
     return seed
 
 
-@registry.register("wavenet", dataset="audio", data_hparams=_data_hparams,
-                   signatures=("serving_default", "log_prob", "generate"))
+@registry.register(
+    "wavenet",
+    dataset="audio",
+    data_hparams=_data_hparams,
+    signatures=("serving_default", "log_prob", "generate"),
+)
 class WaveNet(GenerativeModel):
     """WaveNet over 8-bit mu-law audio, with speaker and log-mel conditioning.
 
@@ -84,10 +91,23 @@ class WaveNet(GenerativeModel):
 
     metric_names = ("bits_per_sample", "nats_per_example")
 
-    def __init__(self, num_stacks=2, layers_per_stack=10, residual_channels=64,
-                 skip_channels=128, filter_width=2, num_speakers=4, local_conditioning=False,
-                 num_mels=40, hop_length=256, conditioning_channels=32, output="softmax",
-                 num_components=10, clip_length=8192, **kwargs):
+    def __init__(
+        self,
+        num_stacks=2,
+        layers_per_stack=10,
+        residual_channels=64,
+        skip_channels=128,
+        filter_width=2,
+        num_speakers=4,
+        local_conditioning=False,
+        num_mels=40,
+        hop_length=256,
+        conditioning_channels=32,
+        output="softmax",
+        num_components=10,
+        clip_length=8192,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if output not in OUTPUTS:
             raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}.")
@@ -99,22 +119,32 @@ class WaveNet(GenerativeModel):
         self.local_conditioning = local_conditioning
         self.num_mels = check_int(num_mels, "num_mels")
         self.hop_length = check_int(hop_length, "hop_length")
-        self.conditioning_channels = check_int(conditioning_channels,
-                                                        "conditioning_channels")
+        self.conditioning_channels = check_int(conditioning_channels, "conditioning_channels")
         self.output_type = output
         self.num_components = check_int(num_components, "num_components")
         self.clip_length = check_int(clip_length, "clip_length")
         if local_conditioning and self.clip_length % self.hop_length:
-            raise ValueError(f"clip_length: expected a multiple of hop_length="
-                             f"{self.hop_length}, got {self.clip_length}.")
+            raise ValueError(
+                f"clip_length: expected a multiple of hop_length="
+                f"{self.hop_length}, got {self.clip_length}."
+            )
         output_channels = audio.NUM_LEVELS if output == "softmax" else 3 * self.num_components
         self.stack = WaveNetStack(
-            output_channels, num_stacks, layers_per_stack, residual_channels, skip_channels,
-            filter_width, global_conditioning=num_speakers > 0,
-            local_conditioning=local_conditioning, name="wavenet_stack")
-        self.upsampler = (ConditioningUpsampler(self.hop_length, self.conditioning_channels,
-                                                name="upsampler")
-                          if local_conditioning else None)
+            output_channels,
+            num_stacks,
+            layers_per_stack,
+            residual_channels,
+            skip_channels,
+            filter_width,
+            global_conditioning=num_speakers > 0,
+            local_conditioning=local_conditioning,
+            name="wavenet_stack",
+        )
+        self.upsampler = (
+            ConditioningUpsampler(self.hop_length, self.conditioning_channels, name="upsampler")
+            if local_conditioning
+            else None
+        )
         object.__setattr__(self, "_loops", {})  # compiled loops, not tracked by Keras
 
     @property
@@ -124,8 +154,9 @@ class WaveNet(GenerativeModel):
     # ----------------------------------------------------------------- inputs
     def _check_features(self, features):
         if not isinstance(features, dict):
-            raise TypeError(f"features: expected a dict with 'audio', got "
-                            f"{type(features).__name__}.")
+            raise TypeError(
+                f"features: expected a dict with 'audio', got {type(features).__name__}."
+            )
         if features.get("audio") is None:
             raise ValueError(f"features: expected an 'audio' key, got {sorted(features)}.")
         codes = tf.convert_to_tensor(features["audio"])
@@ -133,16 +164,20 @@ class WaveNet(GenerativeModel):
             raise ValueError(f"audio: expected shape [batch, time], got {codes.shape}.")
         if codes.dtype.is_floating or codes.dtype == tf.bool:
             raise TypeError(f"audio: expected integer mu-law codes, got {codes.dtype.name}.")
-        return tf.cast(codes, tf.int32), self._speaker(features.get("speaker")), \
-            self._mel(features.get("mel"))
+        return (
+            tf.cast(codes, tf.int32),
+            self._speaker(features.get("speaker")),
+            self._mel(features.get("mel")),
+        )
 
     def _speaker(self, speaker):
         """One-hot speaker ids h [B, num_speakers], or None when unconditional."""
         if not self.num_speakers:
             return None
         if speaker is None:
-            raise ValueError(f"speaker: expected int ids [batch] (num_speakers="
-                             f"{self.num_speakers}), got None.")
+            raise ValueError(
+                f"speaker: expected int ids [batch] (num_speakers={self.num_speakers}), got None."
+            )
         speaker = tf.convert_to_tensor(speaker)
         if speaker.shape.rank != 1:
             raise ValueError(f"speaker: expected shape [batch], got {speaker.shape}.")
@@ -154,12 +189,15 @@ class WaveNet(GenerativeModel):
         if not self.local_conditioning:
             return None
         if mel is None:
-            raise ValueError(f"mel: expected float32 frames [batch, frames, {self.num_mels}] "
-                             f"(local_conditioning=True), got None.")
+            raise ValueError(
+                f"mel: expected float32 frames [batch, frames, {self.num_mels}] "
+                f"(local_conditioning=True), got None."
+            )
         mel = tf.convert_to_tensor(mel, tf.float32)
         if mel.shape.rank != 3 or mel.shape[-1] != self.num_mels:
-            raise ValueError(f"mel: expected shape [batch, frames, {self.num_mels}], got "
-                             f"{mel.shape}.")
+            raise ValueError(
+                f"mel: expected shape [batch, frames, {self.num_mels}], got {mel.shape}."
+            )
         return mel
 
     def _encode(self, codes):
@@ -199,8 +237,10 @@ class WaveNet(GenerativeModel):
         nats = -tf.reduce_sum(log_probs, axis=-1)
         num_samples = tf.cast(tf.shape(codes)[1], tf.float32)
         loss = tf.reduce_mean(nats) / num_samples  # nats per sample
-        return loss, {"bits_per_sample": nats / (num_samples * math.log(2.0)),
-                      "nats_per_example": nats}
+        return loss, {
+            "bits_per_sample": nats / (num_samples * math.log(2.0)),
+            "nats_per_example": nats,
+        }
 
     def log_prob(self, features, speaker=None, mel=None):
         """Per-example log-likelihood in nats [B].
@@ -248,10 +288,11 @@ class WaveNet(GenerativeModel):
         positions = tf.range(num_samples)[None, :]
 
         def body(t, codes):
-            prefix = codes[:, :t + 1]
-            local = y[:, :t + 1] if y is not None else None
-            params = self.stack(self._encode(prefix), global_condition=h,
-                                local_condition=local)[:, t]
+            prefix = codes[:, : t + 1]
+            local = y[:, : t + 1] if y is not None else None
+            params = self.stack(self._encode(prefix), global_condition=h, local_condition=local)[
+                :, t
+            ]
             code = self._draw(params, uniform[t], temperature)
             return t + 1, tf.where(positions == t, code[:, None], codes)
 
@@ -266,15 +307,19 @@ class WaveNet(GenerativeModel):
         if not jit_compile:
             return loop
         if method == "naive":
-            raise ValueError("jit_compile: expected False for method='naive' (its growing "
-                             "waveform has a dynamic shape), got True.")
+            raise ValueError(
+                "jit_compile: expected False for method='naive' (its growing "
+                "waveform has a dynamic shape), got True."
+            )
         if method not in self._loops:
-            self._loops[method] = tf.function(loop, jit_compile=True, autograph=False,
-                                              reduce_retracing=True)
+            self._loops[method] = tf.function(
+                loop, jit_compile=True, autograph=False, reduce_retracing=True
+            )
         return self._loops[method]
 
-    def _generate(self, num_samples, speaker, mel, seed, temperature, jit_compile=False,
-                  method="fast"):
+    def _generate(
+        self, num_samples, speaker, mel, seed, temperature, jit_compile=False, method="fast"
+    ):
         """Codes int32 [B, num_samples]; the batch size is that of `speaker` or `mel`."""
         h = self._speaker(speaker)
         mel = self._mel(mel)
@@ -283,14 +328,24 @@ class WaveNet(GenerativeModel):
         num_samples = tf.convert_to_tensor(num_samples, tf.int32)
         if y is not None:
             tf.debugging.assert_less_equal(
-                num_samples, tf.shape(y)[1],
-                message="num_samples: expected at most frames * hop_length samples")
+                num_samples,
+                tf.shape(y)[1],
+                message="num_samples: expected at most frames * hop_length samples",
+            )
         uniform = noise.uniform_from_seed(tf.stack([num_samples, 2, batch]), seed)
         temperature = tf.convert_to_tensor(temperature, tf.float32)
         return self._loop(method, jit_compile)(h, y, uniform, temperature)
 
-    def sample(self, num_samples, speaker=None, mel=None, seed=None, temperature=1.0,
-               jit_compile=True, method="fast"):
+    def sample(
+        self,
+        num_samples,
+        speaker=None,
+        mel=None,
+        seed=None,
+        temperature=1.0,
+        jit_compile=True,
+        method="fast",
+    ):
         """Generates mu-law codes int32 [B, num_samples].
 
         Args:
@@ -315,23 +370,35 @@ class WaveNet(GenerativeModel):
         if key not in self._loops:
             self._loops[key] = tf.function(
                 lambda n, s, m, seed, temp: self._generate(n, s, m, seed, temp, *key),
-                autograph=False, reduce_retracing=True)
-        return self._loops[key](tf.constant(num_samples, tf.int32), speaker, mel,
-                                tf.constant(seed, tf.int64), tf.constant(temperature, tf.float32))
+                autograph=False,
+                reduce_retracing=True,
+            )
+        return self._loops[key](
+            tf.constant(num_samples, tf.int32),
+            speaker,
+            mel,
+            tf.constant(seed, tf.int64),
+            tf.constant(temperature, tf.float32),
+        )
 
     # ---------------------------------------------------------------- export
     def example_features(self, batch_size=2, seed=0):
         keys = tf.random.split(tf.constant([seed, 0], tf.int64), 3)
-        features = {"audio": tf.random.stateless_uniform(
-            [batch_size, self.clip_length], keys[0], 0, audio.NUM_LEVELS, tf.int32)}
+        features = {
+            "audio": tf.random.stateless_uniform(
+                [batch_size, self.clip_length], keys[0], 0, audio.NUM_LEVELS, tf.int32
+            )
+        }
         if self.num_speakers:
             features["speaker"] = tf.random.stateless_uniform(
-                [batch_size], keys[1], 0, self.num_speakers, tf.int32)
+                [batch_size], keys[1], 0, self.num_speakers, tf.int32
+            )
         else:
             features["speaker"] = tf.zeros([batch_size], tf.int32)
         if self.local_conditioning:
             features["mel"] = tf.random.stateless_normal(
-                [batch_size, self.clip_length // self.hop_length, self.num_mels], keys[2])
+                [batch_size, self.clip_length // self.hop_length, self.num_mels], keys[2]
+            )
         return features
 
     def signatures(self, jit_compile=False):
@@ -351,18 +418,24 @@ class WaveNet(GenerativeModel):
         def density(audio, speaker=None, mel=None):
             log_prob = self.log_prob(audio, speaker, mel)
             num_samples = tf.cast(tf.shape(audio)[1], tf.float32)
-            return {"log_prob": log_prob,
-                    "bits_per_sample": -log_prob / (num_samples * math.log(2.0))}
+            return {
+                "log_prob": log_prob,
+                "bits_per_sample": -log_prob / (num_samples * math.log(2.0)),
+            }
 
         generate_specs = [tf.TensorSpec([], tf.int32, name="num_samples"), speaker_spec]
         generate_specs += [mel_spec] if self.local_conditioning else []
-        generate_specs += [tf.TensorSpec([], tf.float32, name="temperature"),
-                           tf.TensorSpec([], tf.int64, name="seed")]
+        generate_specs += [
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ]
 
         def generate(num_samples, speaker, temperature, seed, mel=None):
             codes = self._generate(num_samples, speaker, mel, seed, temperature, jit_compile)
             return {"audio": codes, "waveform": audio.mu_law_decode(codes)}
 
-        return {"serving_default": signature_function(density, density_specs),
-                "log_prob": signature_function(density, density_specs),
-                "generate": signature_function(generate, generate_specs)}
+        return {
+            "serving_default": signature_function(density, density_specs),
+            "log_prob": signature_function(density, density_specs),
+            "generate": signature_function(generate, generate_specs),
+        }

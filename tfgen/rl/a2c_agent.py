@@ -63,23 +63,44 @@ class A2CAgent(tf_agent.TFAgent):
     is an `A2CLossInfo` of scalars.
     """
 
-    def __init__(self, time_step_spec, action_spec, actor_critic_network, optimizer,
-                 gamma=0.99, entropy_beta=0.01, value_loss_coef=0.5, max_gradient_norm=None,
-                 train_step_counter=None, name=None):
+    def __init__(
+        self,
+        time_step_spec,
+        action_spec,
+        actor_critic_network,
+        optimizer,
+        gamma=0.99,
+        entropy_beta=0.01,
+        value_loss_coef=0.5,
+        max_gradient_norm=None,
+        train_step_counter=None,
+        name=None,
+    ):
         if not isinstance(actor_critic_network, NoisyActorCriticNetwork):
-            raise TypeError(f"actor_critic_network: expected a NoisyActorCriticNetwork, "
-                            f"got {type(actor_critic_network).__name__}.")
+            raise TypeError(
+                f"actor_critic_network: expected a NoisyActorCriticNetwork, "
+                f"got {type(actor_critic_network).__name__}."
+            )
         tf.Module.__init__(self, name=name)
         actor_critic_network.create_variables(time_step_spec.observation)
         self._network = actor_critic_network
         self._optimizer = optimizer
         self._gamma, self._entropy_beta = gamma, entropy_beta
         self._value_loss_coef, self._max_gradient_norm = value_loss_coef, max_gradient_norm
-        policy = actor_policy.ActorPolicy(time_step_spec, action_spec,
-                                          actor_network=actor_critic_network.actor_network(),
-                                          training=False)
-        super().__init__(time_step_spec, action_spec, policy=policy, collect_policy=policy,
-                         train_sequence_length=None, train_step_counter=train_step_counter)
+        policy = actor_policy.ActorPolicy(
+            time_step_spec,
+            action_spec,
+            actor_network=actor_critic_network.actor_network(),
+            training=False,
+        )
+        super().__init__(
+            time_step_spec,
+            action_spec,
+            policy=policy,
+            collect_policy=policy,
+            train_sequence_length=None,
+            train_step_counter=train_step_counter,
+        )
 
     @property
     def actor_critic_network(self):
@@ -90,8 +111,9 @@ class A2CAgent(tf_agent.TFAgent):
 
     def _loss(self, experience, weights=None, training=False):
         del weights, training  # Every collected transition counts (A3C Algorithm S3).
-        loss, terms = rollout_loss(self._network, experience, self._gamma, self._entropy_beta,
-                                   self._value_loss_coef)
+        loss, terms = rollout_loss(
+            self._network, experience, self._gamma, self._entropy_beta, self._value_loss_coef
+        )
         return tf_agent.LossInfo(loss, A2CLossInfo(**terms))
 
     def _train(self, experience, weights=None):

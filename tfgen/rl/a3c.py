@@ -40,14 +40,28 @@ from tf_agents.trajectories import time_step as ts
 from tfgen import registry
 from tfgen.rl.networks import NoisyActorCriticNetwork
 
-__all__ = ["A3C", "ActorLearner", "DEFAULT_ENV", "POLICY_SIGNATURES", "SharedRMSProp",
-           "actor_critic_loss", "make_network", "n_step_returns", "rollout_loss"]
+__all__ = [
+    "A3C",
+    "ActorLearner",
+    "DEFAULT_ENV",
+    "POLICY_SIGNATURES",
+    "SharedRMSProp",
+    "actor_critic_loss",
+    "make_network",
+    "n_step_returns",
+    "rollout_loss",
+]
 
 DEFAULT_ENV = "CartPole-v1"  # The registry's default environment (`--env`).
 # The exported policy's signatures: tf-agents' `PolicySaver` ones plus `serving_default`
 # (`tfgen.rl.a2c_agent.save_policy`).
-POLICY_SIGNATURES = ("serving_default", "action", "get_initial_state", "get_train_step",
-                     "get_metadata")
+POLICY_SIGNATURES = (
+    "serving_default",
+    "action",
+    "get_initial_state",
+    "get_train_step",
+    "get_metadata",
+)
 
 
 # A3C Algorithm S3: R <- r_i + gamma R backwards from R = V(s_t) (bootstrap) or 0 (terminal).
@@ -70,8 +84,7 @@ def n_step_returns(rewards, discounts, values, bootstrap, gamma):
     """
     values = tf.stop_gradient(values)
     bootstrap = tf.cast(bootstrap, values.dtype)
-    time_major = [tf.reverse(tf.transpose(x), [0])
-                  for x in (rewards, discounts, values, bootstrap)]
+    time_major = [tf.reverse(tf.transpose(x), [0]) for x in (rewards, discounts, values, bootstrap)]
 
     def step(next_return, inputs):
         reward, discount, value, cut = inputs
@@ -83,8 +96,9 @@ def n_step_returns(rewards, discounts, values, bootstrap, gamma):
 
 # A3C Sec. 4 / Algorithm S3: policy gradient with advantage R - V, critic (R - V)^2,
 # entropy regulariser beta H(pi(s_t)).
-def actor_critic_loss(logits, values, actions, returns, weights, entropy_beta=0.01,
-                      value_loss_coef=0.5):
+def actor_critic_loss(
+    logits, values, actions, returns, weights, entropy_beta=0.01, value_loss_coef=0.5
+):
     """The A3C loss, summed over time and averaged over rollouts.
 
     `loss = sum_t w_t [-log pi(a_t|s_t) (R_t - V_t) + c (R_t - V_t)^2 - beta H(pi(.|s_t))]`,
@@ -106,23 +120,30 @@ def actor_critic_loss(logits, values, actions, returns, weights, entropy_beta=0.
     batch = tf.cast(tf.shape(values)[0], values.dtype)
     advantages = returns - values
     negative_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(actions, tf.int32), logits=logits)
+        labels=tf.cast(actions, tf.int32), logits=logits
+    )
     log_probs = tf.nn.log_softmax(logits)
     entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=-1)
 
     def total(x):
         return tf.reduce_sum(weights * x) / batch
 
-    terms = {"policy_loss": total(negative_log_pi * tf.stop_gradient(advantages)),
-             "value_loss": total(tf.square(advantages)),
-             "entropy": total(entropy)}
-    loss = (terms["policy_loss"] + value_loss_coef * terms["value_loss"]
-            - entropy_beta * terms["entropy"])
+    terms = {
+        "policy_loss": total(negative_log_pi * tf.stop_gradient(advantages)),
+        "value_loss": total(tf.square(advantages)),
+        "entropy": total(entropy),
+    }
+    loss = (
+        terms["policy_loss"]
+        + value_loss_coef * terms["value_loss"]
+        - entropy_beta * terms["entropy"]
+    )
     return loss, terms
 
 
-def rollout_loss(network, rollout, gamma, entropy_beta, value_loss_coef, network_state=(),
-                 noise_seed=None):
+def rollout_loss(
+    network, rollout, gamma, entropy_beta, value_loss_coef, network_state=(), noise_seed=None
+):
     """`actor_critic_loss` of a [B, T+1] rollout under an actor-critic network.
 
     The last step only bootstraps; so do `LAST` steps (their action is the
@@ -141,17 +162,24 @@ def rollout_loss(network, rollout, gamma, entropy_beta, value_loss_coef, network
     """
     get = rollout.get if isinstance(rollout, dict) else lambda key: getattr(rollout, key)
     step_type = get("step_type")
-    (logits, values), _ = network(get("observation"), step_type=step_type,
-                                  network_state=network_state, noise_seed=noise_seed)
+    (logits, values), _ = network(
+        get("observation"), step_type=step_type, network_state=network_state, noise_seed=noise_seed
+    )
     length = tf.shape(step_type)[1]
     is_final = tf.equal(tf.range(length), length - 1)[tf.newaxis]
     bootstrap = tf.logical_or(tf.equal(step_type, ts.StepType.LAST), is_final)
-    returns = n_step_returns(tf.cast(get("reward"), values.dtype),
-                             tf.cast(get("discount"), values.dtype), values, bootstrap, gamma)
+    returns = n_step_returns(
+        tf.cast(get("reward"), values.dtype),
+        tf.cast(get("discount"), values.dtype),
+        values,
+        bootstrap,
+        gamma,
+    )
     actions = tf.reshape(get("action"), tf.shape(values))
     weights = 1.0 - tf.cast(bootstrap, values.dtype)
-    return actor_critic_loss(logits, values, actions, returns, weights, entropy_beta,
-                             value_loss_coef)
+    return actor_critic_loss(
+        logits, values, actions, returns, weights, entropy_beta, value_loss_coef
+    )
 
 
 class SharedRMSProp(tf.Module):
@@ -173,8 +201,9 @@ class SharedRMSProp(tf.Module):
     variable (same order, same shapes); it returns the new update count.
     """
 
-    def __init__(self, variables, decay=0.99, epsilon=0.1, max_gradient_norm=None,
-                 name="SharedRMSProp"):
+    def __init__(
+        self, variables, decay=0.99, epsilon=0.1, max_gradient_norm=None, name="SharedRMSProp"
+    ):
         super().__init__(name=name)
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay: expected a float in [0, 1), got {decay!r}.")
@@ -183,17 +212,23 @@ class SharedRMSProp(tf.Module):
         self.shared_variables = list(variables)
         self.decay, self.epsilon, self.max_gradient_norm = decay, epsilon, max_gradient_norm
         with tf.name_scope(name):
-            self.g = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
-                                  name=v.name.split(":")[0].replace("/", "_") + "_g")
-                      for v in self.shared_variables]
+            self.g = [
+                tf.Variable(
+                    tf.zeros(v.shape, v.dtype),
+                    trainable=False,
+                    name=v.name.split(":")[0].replace("/", "_") + "_g",
+                )
+                for v in self.shared_variables
+            ]
             self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
 
     @tf.function
     def apply_gradients(self, gradients, learning_rate):
         gradients = list(gradients)
         if len(gradients) != len(self.shared_variables):
-            raise ValueError(f"gradients: expected {len(self.shared_variables)}, "
-                             f"got {len(gradients)}.")
+            raise ValueError(
+                f"gradients: expected {len(self.shared_variables)}, got {len(gradients)}."
+            )
         if self.max_gradient_norm is not None:
             gradients, _ = tf.clip_by_global_norm(gradients, self.max_gradient_norm)
         for theta, g, d_theta in zip(self.shared_variables, self.g, gradients):
@@ -202,8 +237,14 @@ class SharedRMSProp(tf.Module):
         return self.iterations.assign_add(1)
 
 
-def make_network(observation_spec, action_spec, fc_layer_params=(64,), lstm_size=None,
-                 noisy=False, name="ActorCritic"):
+def make_network(
+    observation_spec,
+    action_spec,
+    fc_layer_params=(64,),
+    lstm_size=None,
+    noisy=False,
+    name="ActorCritic",
+):
     """The A3C network: `NoisyActorCriticNetwork`, its noise on only for NoisyNet-A3C.
 
     Args:
@@ -216,9 +257,14 @@ def make_network(observation_spec, action_spec, fc_layer_params=(64,), lstm_size
     Returns:
       The network, with variables.
     """
-    network = NoisyActorCriticNetwork(observation_spec, action_spec,
-                                      fc_layer_params=tuple(fc_layer_params),
-                                      lstm_size=lstm_size, noise="independent", name=name)
+    network = NoisyActorCriticNetwork(
+        observation_spec,
+        action_spec,
+        fc_layer_params=tuple(fc_layer_params),
+        lstm_size=lstm_size,
+        noise="independent",
+        name=name,
+    )
     network.noisy = bool(noisy)
     network.create_variables()
     return network
@@ -254,21 +300,28 @@ class ActorLearner:
         self.network.create_variables()
         self._rng = np.random.default_rng([a3c.seed, index])
         self._time_step = environment.reset()
-        self._state = tf.nest.map_structure(tf.convert_to_tensor,
-                                            self.network.get_initial_state(1))
+        self._state = tf.nest.map_structure(tf.convert_to_tensor, self.network.get_initial_state(1))
         self._episode_return = 0.0
         self._observation_spec = a3c.time_step_spec.observation
 
     def _env_step(self, action):
         """Steps the environment (called from the graph); returns the new time step, flat."""
         self._time_step = self.environment.step(
-            action.astype(self.a3c.action_spec.dtype.as_numpy_dtype))
+            action.astype(self.a3c.action_spec.dtype.as_numpy_dtype)
+        )
         self._count(self._time_step)
         time_step = self._time_step
-        observation = [np.asarray(o, s.dtype.as_numpy_dtype) for o, s in zip(
-            tf.nest.flatten(time_step.observation), tf.nest.flatten(self._observation_spec))]
-        return [np.asarray(time_step.step_type, np.int32), np.float32(time_step.reward),
-                np.float32(time_step.discount)] + observation
+        observation = [
+            np.asarray(o, s.dtype.as_numpy_dtype)
+            for o, s in zip(
+                tf.nest.flatten(time_step.observation), tf.nest.flatten(self._observation_spec)
+            )
+        ]
+        return [
+            np.asarray(time_step.step_type, np.int32),
+            np.float32(time_step.reward),
+            np.float32(time_step.discount),
+        ] + observation
 
     def _count(self, time_step):
         """Frame and episode bookkeeping (the shared counter T of Algorithm S3)."""
@@ -281,47 +334,65 @@ class ActorLearner:
     @tf.function
     def _collect(self, step_type, observation, network_state, noise_seed):
         """theta' <- theta, then `t_max` steps; returns ([1, t_max + 1] rollout, states)."""
-        for local, shared in zip(self.network.trainable_variables,
-                                 self.a3c.network.trainable_variables):
+        for local, shared in zip(
+            self.network.trainable_variables, self.a3c.network.trainable_variables
+        ):
             local.assign(shared)
         length = self.a3c.t_max + 1
         flat_specs = tf.nest.flatten(self._observation_spec)
-        arrays = {key: tf.TensorArray(dtype, size=length) for key, dtype in (
-            ("step_type", tf.int32), ("action", self.a3c.action_spec.dtype),
-            ("reward", tf.float32), ("discount", tf.float32))}
-        observations = [tf.TensorArray(spec.dtype, size=length, element_shape=spec.shape)
-                        for spec in flat_specs]
+        arrays = {
+            key: tf.TensorArray(dtype, size=length)
+            for key, dtype in (
+                ("step_type", tf.int32),
+                ("action", self.a3c.action_spec.dtype),
+                ("reward", tf.float32),
+                ("discount", tf.float32),
+            )
+        }
+        observations = [
+            tf.TensorArray(spec.dtype, size=length, element_shape=spec.shape) for spec in flat_specs
+        ]
         initial_state = network_state
         for t in tf.range(self.a3c.t_max):
             arrays["step_type"] = arrays["step_type"].write(t, step_type)
-            observations = [array.write(t, o) for array, o in
-                            zip(observations, tf.nest.flatten(observation))]
+            observations = [
+                array.write(t, o) for array, o in zip(observations, tf.nest.flatten(observation))
+            ]
             batched = tf.nest.map_structure(lambda o: o[tf.newaxis], observation)
             (logits, _), network_state = self.network(
-                batched, step_type=step_type[tf.newaxis], network_state=network_state,
-                noise_seed=noise_seed)
+                batched,
+                step_type=step_type[tf.newaxis],
+                network_state=network_state,
+                noise_seed=noise_seed,
+            )
             action = tf.random.categorical(logits, 1, dtype=self.a3c.action_spec.dtype)[0, 0]
             outputs = tf.numpy_function(
-                self._env_step, [action],
+                self._env_step,
+                [action],
                 [tf.int32, tf.float32, tf.float32] + [spec.dtype for spec in flat_specs],
-                stateful=True)
+                stateful=True,
+            )
             step_type = tf.ensure_shape(outputs[0], [])
-            observation = tf.nest.pack_sequence_as(self._observation_spec, [
-                tf.ensure_shape(o, spec.shape) for o, spec in zip(outputs[3:], flat_specs)])
+            observation = tf.nest.pack_sequence_as(
+                self._observation_spec,
+                [tf.ensure_shape(o, spec.shape) for o, spec in zip(outputs[3:], flat_specs)],
+            )
             arrays["action"] = arrays["action"].write(t, action)
             arrays["reward"] = arrays["reward"].write(t, tf.ensure_shape(outputs[1], []))
             arrays["discount"] = arrays["discount"].write(t, tf.ensure_shape(outputs[2], []))
         # s_{t_max}: bootstrap only (no action); the next rollout acts on it.
         last = self.a3c.t_max
         arrays["step_type"] = arrays["step_type"].write(last, step_type)
-        observations = [array.write(last, o) for array, o in
-                        zip(observations, tf.nest.flatten(observation))]
+        observations = [
+            array.write(last, o) for array, o in zip(observations, tf.nest.flatten(observation))
+        ]
         arrays["action"] = arrays["action"].write(last, tf.zeros([], self.a3c.action_spec.dtype))
         arrays["reward"] = arrays["reward"].write(last, 0.0)
         arrays["discount"] = arrays["discount"].write(last, 0.0)
         rollout = {key: array.stack()[tf.newaxis] for key, array in arrays.items()}
         rollout["observation"] = tf.nest.pack_sequence_as(
-            self._observation_spec, [array.stack()[tf.newaxis] for array in observations])
+            self._observation_spec, [array.stack()[tf.newaxis] for array in observations]
+        )
         return rollout, initial_state, step_type, observation, network_state
 
     @tf.function
@@ -329,8 +400,11 @@ class ActorLearner:
         """Gradient w.r.t. theta' applied to theta (Algorithm S3, asynchronous update)."""
         with tf.GradientTape() as tape:
             loss, terms = self.a3c.loss(self.network, rollout, network_state, noise_seed)
-        gradients = tape.gradient(loss, self.network.trainable_variables,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        gradients = tape.gradient(
+            loss,
+            self.network.trainable_variables,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
         self.a3c.optimizer.apply_gradients(gradients, learning_rate)
         return dict(terms, loss=loss)
 
@@ -340,7 +414,9 @@ class ActorLearner:
         rollout, initial_state, _, _, self._state = self._collect(
             tf.constant(time_step.step_type, tf.int32),
             tf.nest.map_structure(tf.convert_to_tensor, time_step.observation),
-            self._state, noise_seed)
+            self._state,
+            noise_seed,
+        )
         return rollout, initial_state
 
     def step(self):
@@ -351,17 +427,21 @@ class ActorLearner:
         if self.a3c.coordinator is None:
             return self._learn(rollout, network_state, noise_seed, learning_rate)
         return self.a3c.coordinator.schedule(
-            self.a3c.remote_learn, args=(rollout, network_state, noise_seed,
-                                         learning_rate)).fetch()
+            self.a3c.remote_learn, args=(rollout, network_state, noise_seed, learning_rate)
+        ).fetch()
 
     def run(self, frames):
         while self.a3c.frames < frames and not self.a3c.stopped:
             self.step()
 
 
-@registry.register("a3c", kind=registry.AGENT, dataset=DEFAULT_ENV,
-                   signatures=POLICY_SIGNATURES,
-                   runtime_args=("env", "num_threads", "seed", "strategy"))
+@registry.register(
+    "a3c",
+    kind=registry.AGENT,
+    dataset=DEFAULT_ENV,
+    signatures=POLICY_SIGNATURES,
+    runtime_args=("env", "num_threads", "seed", "strategy"),
+)
 class A3C:
     """Asynchronous advantage actor-critic (arXiv 1602.01783) and NoisyNet-A3C.
 
@@ -398,17 +478,36 @@ class A3C:
       history: `[(frame, episode return), ...]` in completion order.
     """
 
-    def __init__(self, env=DEFAULT_ENV, num_threads=1, fc_layer_params=(64,), lstm_size=None,
-                 noisy=False, t_max=5, gamma=0.99, entropy_beta=None, value_loss_coef=0.5,
-                 learning_rate=3e-3, anneal=True, rmsprop_decay=0.99, rmsprop_epsilon=0.1,
-                 max_gradient_norm=None, seed=0, strategy=None):
+    def __init__(
+        self,
+        env=DEFAULT_ENV,
+        num_threads=1,
+        fc_layer_params=(64,),
+        lstm_size=None,
+        noisy=False,
+        t_max=5,
+        gamma=0.99,
+        entropy_beta=None,
+        value_loss_coef=0.5,
+        learning_rate=3e-3,
+        anneal=True,
+        rmsprop_decay=0.99,
+        rmsprop_epsilon=0.1,
+        max_gradient_norm=None,
+        seed=0,
+        strategy=None,
+    ):
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError(f"num_threads: expected a positive int, got {num_threads!r}.")
         if isinstance(t_max, bool) or not isinstance(t_max, int) or t_max < 1:
             raise ValueError(f"t_max: expected a positive int, got {t_max!r}.")
         self.noisy, self.t_max, self.gamma, self.seed = bool(noisy), t_max, gamma, seed
         self.entropy_beta = (0.0 if noisy else 0.01) if entropy_beta is None else entropy_beta
-        self.value_loss_coef, self.learning_rate, self.anneal = value_loss_coef, learning_rate, anneal
+        self.value_loss_coef, self.learning_rate, self.anneal = (
+            value_loss_coef,
+            learning_rate,
+            anneal,
+        )
         self.frames, self.history, self.stopped = 0, [], False
         self._lock, self._on_episode, self._total = threading.Lock(), None, None
         environments = [_load_env(env, i, seed * 1000 + i) for i in range(num_threads)]
@@ -416,13 +515,18 @@ class A3C:
         self.action_spec = tensor_spec.from_spec(environments[0].action_spec())
         tf.keras.utils.set_random_seed(seed)
         self.strategy = strategy
-        self.coordinator = (None if strategy is None else
-                            tf.distribute.experimental.coordinator.ClusterCoordinator(strategy))
+        self.coordinator = (
+            None
+            if strategy is None
+            else tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
+        )
         with strategy.scope() if strategy is not None else contextlib.nullcontext():
-            self.network = make_network(self.time_step_spec.observation, self.action_spec,
-                                        fc_layer_params, lstm_size, noisy)
-            self.optimizer = SharedRMSProp(self.network.trainable_variables, rmsprop_decay,
-                                           rmsprop_epsilon, max_gradient_norm)
+            self.network = make_network(
+                self.time_step_spec.observation, self.action_spec, fc_layer_params, lstm_size, noisy
+            )
+            self.optimizer = SharedRMSProp(
+                self.network.trainable_variables, rmsprop_decay, rmsprop_epsilon, max_gradient_norm
+            )
         self.learners = [ActorLearner(self, i, e) for i, e in enumerate(environments)]
 
     def checkpoint_items(self):
@@ -431,16 +535,26 @@ class A3C:
 
     def loss(self, network, rollout, network_state=(), noise_seed=None):
         """`rollout_loss` with this A3C's gamma, beta and critic weight."""
-        return rollout_loss(network, rollout, self.gamma, self.entropy_beta,
-                            self.value_loss_coef, network_state, noise_seed)
+        return rollout_loss(
+            network,
+            rollout,
+            self.gamma,
+            self.entropy_beta,
+            self.value_loss_coef,
+            network_state,
+            noise_seed,
+        )
 
     @tf.function
     def remote_learn(self, rollout, network_state, noise_seed, learning_rate):
         """The learner step scheduled on a worker: gradient at theta, shared RMSProp update."""
         with tf.GradientTape() as tape:
             loss, terms = self.loss(self.network, rollout, network_state, noise_seed)
-        gradients = tape.gradient(loss, self.network.trainable_variables,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        gradients = tape.gradient(
+            loss,
+            self.network.trainable_variables,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
         self.optimizer.apply_gradients(gradients, learning_rate)
         return dict(terms, loss=loss)
 
@@ -480,9 +594,12 @@ class A3C:
                 errors.append(error)
                 self.stopped = True
 
-        threads = [threading.Thread(target=run, args=(learner,), daemon=True,
-                                    name=f"a3c-learner-{learner.index}")
-                   for learner in self.learners]
+        threads = [
+            threading.Thread(
+                target=run, args=(learner,), daemon=True, name=f"a3c-learner-{learner.index}"
+            )
+            for learner in self.learners
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -501,6 +618,6 @@ class A3C:
         actor = self.network.actor_network()
         if noisy is not None:
             self.network.noisy = bool(noisy)
-        return actor_policy.ActorPolicy(self.time_step_spec, self.action_spec,
-                                        actor_network=actor, training=False)
-
+        return actor_policy.ActorPolicy(
+            self.time_step_spec, self.action_spec, actor_network=actor, training=False
+        )

@@ -50,13 +50,23 @@ def _num_actions(action_spec, input_tensor_spec):
     q_network.validate_specs(action_spec, input_tensor_spec)
     action_spec = tf.nest.flatten(action_spec)[0]
     if not action_spec.dtype.is_integer:
-        raise TypeError(f"action_spec: expected an integer (discrete) action, "
-                        f"got dtype {action_spec.dtype.name}.")
+        raise TypeError(
+            f"action_spec: expected an integer (discrete) action, "
+            f"got dtype {action_spec.dtype.name}."
+        )
     return int(action_spec.maximum) - int(action_spec.minimum) + 1
 
 
-def _torso(input_tensor_spec, preprocessing_layers, preprocessing_combiner,
-           conv_layer_params, activation_fn, kernel_initializer, batch_squash, dtype):
+def _torso(
+    input_tensor_spec,
+    preprocessing_layers,
+    preprocessing_combiner,
+    conv_layer_params,
+    activation_fn,
+    kernel_initializer,
+    batch_squash,
+    dtype,
+):
     """The noise-free part of the encoder: preprocessing, convolutions, flatten.
 
     NoisyNet keeps the convolutional layers deterministic and makes the fully
@@ -72,23 +82,42 @@ def _torso(input_tensor_spec, preprocessing_layers, preprocessing_combiner,
         activation_fn=activation_fn,
         kernel_initializer=kernel_initializer,
         batch_squash=batch_squash,
-        dtype=dtype)
+        dtype=dtype,
+    )
 
 
-def _noisy_stack(fc_layer_params, dropout_layer_params, activation_fn,
-                 kernel_initializer, noise, sigma_0, dtype, prefix="fc"):
+def _noisy_stack(
+    fc_layer_params,
+    dropout_layer_params,
+    activation_fn,
+    kernel_initializer,
+    noise,
+    sigma_0,
+    dtype,
+    prefix="fc",
+):
     """Noisy fully connected layers `{prefix}_{i}`, each optionally followed by dropout."""
     fc_layer_params = tuple(fc_layer_params or ())
     if dropout_layer_params is None:
         dropout_layer_params = [None] * len(fc_layer_params)
     if len(dropout_layer_params) != len(fc_layer_params):
-        raise ValueError(f"dropout_layer_params: expected {len(fc_layer_params)} entries "
-                         f"(one per fc layer), got {len(dropout_layer_params)}.")
+        raise ValueError(
+            f"dropout_layer_params: expected {len(fc_layer_params)} entries "
+            f"(one per fc layer), got {len(dropout_layer_params)}."
+        )
     layers = []
     for index, (units, dropout) in enumerate(zip(fc_layer_params, dropout_layer_params)):
-        layers.append(NoisyDense(units, activation=activation_fn, noise=noise,
-                                 sigma_0=sigma_0, mu_initializer=kernel_initializer,
-                                 dtype=dtype, name=f"{prefix}_{index}"))
+        layers.append(
+            NoisyDense(
+                units,
+                activation=activation_fn,
+                noise=noise,
+                sigma_0=sigma_0,
+                mu_initializer=kernel_initializer,
+                dtype=dtype,
+                name=f"{prefix}_{index}",
+            )
+        )
         if dropout is not None:
             kwargs = dropout if isinstance(dropout, dict) else {"rate": dropout}
             layers.append(permanent_variable_rate_dropout.PermanentVariableRateDropout(**kwargs))
@@ -124,8 +153,7 @@ class _NoisyNetwork(network.Network):
     def _seeds(self, noise_seed):
         """One stateless seed (or None) per noisy layer, keyed by `id(layer)`."""
         layers = self._noisy_layers()
-        return dict(zip([id(layer) for layer in layers],
-                        split_noise_seed(noise_seed, len(layers))))
+        return dict(zip([id(layer) for layer in layers], split_noise_seed(noise_seed, len(layers))))
 
 
 class NoisyQNetwork(_NoisyNetwork):
@@ -161,29 +189,61 @@ class NoisyQNetwork(_NoisyNetwork):
       `(q_values, network_state)`, q_values float [B, num_actions] (or [B, T, num_actions]).
     """
 
-    def __init__(self, input_tensor_spec, action_spec, preprocessing_layers=None,
-                 preprocessing_combiner=None, conv_layer_params=None,
-                 fc_layer_params=(75, 40), dropout_layer_params=None,
-                 activation_fn=tf.keras.activations.relu, kernel_initializer=None,
-                 batch_squash=True, dtype=tf.float32, q_layer_activation_fn=None,
-                 noise="factorised", sigma_0=None, name="NoisyQNetwork"):
+    def __init__(
+        self,
+        input_tensor_spec,
+        action_spec,
+        preprocessing_layers=None,
+        preprocessing_combiner=None,
+        conv_layer_params=None,
+        fc_layer_params=(75, 40),
+        dropout_layer_params=None,
+        activation_fn=tf.keras.activations.relu,
+        kernel_initializer=None,
+        batch_squash=True,
+        dtype=tf.float32,
+        q_layer_activation_fn=None,
+        noise="factorised",
+        sigma_0=None,
+        name="NoisyQNetwork",
+    ):
         num_actions = _num_actions(action_spec, input_tensor_spec)
-        torso = _torso(input_tensor_spec, preprocessing_layers, preprocessing_combiner,
-                       conv_layer_params, activation_fn, kernel_initializer,
-                       batch_squash, dtype)
-        fc_layers = _noisy_stack(fc_layer_params, dropout_layer_params, activation_fn,
-                                 kernel_initializer, noise, sigma_0, dtype)
-        q_layer = NoisyDense(num_actions, activation=q_layer_activation_fn, noise=noise,
-                             sigma_0=sigma_0, dtype=dtype, name="q_values")
+        torso = _torso(
+            input_tensor_spec,
+            preprocessing_layers,
+            preprocessing_combiner,
+            conv_layer_params,
+            activation_fn,
+            kernel_initializer,
+            batch_squash,
+            dtype,
+        )
+        fc_layers = _noisy_stack(
+            fc_layer_params,
+            dropout_layer_params,
+            activation_fn,
+            kernel_initializer,
+            noise,
+            sigma_0,
+            dtype,
+        )
+        q_layer = NoisyDense(
+            num_actions,
+            activation=q_layer_activation_fn,
+            noise=noise,
+            sigma_0=sigma_0,
+            dtype=dtype,
+            name="q_values",
+        )
         super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(), name=name)
         self._torso = torso
         self._fc_layers = fc_layers
         self._q_layer = q_layer
 
-    def call(self, observation, step_type=None, network_state=(), training=False,
-             noise_seed=None):
-        state, network_state = self._torso(observation, step_type=step_type,
-                                           network_state=network_state, training=training)
+    def call(self, observation, step_type=None, network_state=(), training=False, noise_seed=None):
+        state, network_state = self._torso(
+            observation, step_type=step_type, network_state=network_state, training=training
+        )
         seeds = self._seeds(noise_seed)
         q_values = self._run(self._fc_layers + [self._q_layer], state, training, seeds)
         return q_values, network_state
@@ -201,23 +261,47 @@ class NoisyDuelingQNetwork(_NoisyNetwork):
     are those of `NoisyQNetwork`.
     """
 
-    def __init__(self, input_tensor_spec, action_spec, preprocessing_layers=None,
-                 preprocessing_combiner=None, conv_layer_params=None,
-                 fc_layer_params=(75, 40), dropout_layer_params=None,
-                 activation_fn=tf.keras.activations.relu, kernel_initializer=None,
-                 batch_squash=True, dtype=tf.float32, q_layer_activation_fn=None,
-                 noise="factorised", sigma_0=None, name="NoisyDuelingQNetwork"):
+    def __init__(
+        self,
+        input_tensor_spec,
+        action_spec,
+        preprocessing_layers=None,
+        preprocessing_combiner=None,
+        conv_layer_params=None,
+        fc_layer_params=(75, 40),
+        dropout_layer_params=None,
+        activation_fn=tf.keras.activations.relu,
+        kernel_initializer=None,
+        batch_squash=True,
+        dtype=tf.float32,
+        q_layer_activation_fn=None,
+        noise="factorised",
+        sigma_0=None,
+        name="NoisyDuelingQNetwork",
+    ):
         num_actions = _num_actions(action_spec, input_tensor_spec)
-        torso = _torso(input_tensor_spec, preprocessing_layers, preprocessing_combiner,
-                       conv_layer_params, activation_fn, kernel_initializer,
-                       batch_squash, dtype)
+        torso = _torso(
+            input_tensor_spec,
+            preprocessing_layers,
+            preprocessing_combiner,
+            conv_layer_params,
+            activation_fn,
+            kernel_initializer,
+            batch_squash,
+            dtype,
+        )
 
         def stream(units, stream_name):
-            return _noisy_stack(fc_layer_params, dropout_layer_params, activation_fn,
-                                kernel_initializer, noise, sigma_0, dtype,
-                                prefix=f"{stream_name}_fc") + [
-                NoisyDense(units, noise=noise, sigma_0=sigma_0, dtype=dtype,
-                           name=stream_name)]
+            return _noisy_stack(
+                fc_layer_params,
+                dropout_layer_params,
+                activation_fn,
+                kernel_initializer,
+                noise,
+                sigma_0,
+                dtype,
+                prefix=f"{stream_name}_fc",
+            ) + [NoisyDense(units, noise=noise, sigma_0=sigma_0, dtype=dtype, name=stream_name)]
 
         value_stream, advantage_stream = stream(1, "value"), stream(num_actions, "advantage")
         super().__init__(input_tensor_spec=input_tensor_spec, state_spec=(), name=name)
@@ -226,10 +310,10 @@ class NoisyDuelingQNetwork(_NoisyNetwork):
         self._advantage_stream = advantage_stream
         self._q_activation = tf.keras.activations.get(q_layer_activation_fn)
 
-    def call(self, observation, step_type=None, network_state=(), training=False,
-             noise_seed=None):
-        state, network_state = self._torso(observation, step_type=step_type,
-                                           network_state=network_state, training=training)
+    def call(self, observation, step_type=None, network_state=(), training=False, noise_seed=None):
+        state, network_state = self._torso(
+            observation, step_type=step_type, network_state=network_state, training=training
+        )
         seeds = self._seeds(noise_seed)
         value = self._run(self._value_stream, state, training, seeds)
         advantage = self._run(self._advantage_stream, state, training, seeds)
@@ -289,28 +373,59 @@ class NoisyActorCriticNetwork(_NoisyNetwork):
       value float [B, (T,)].
     """
 
-    def __init__(self, input_tensor_spec, action_spec, preprocessing_layers=None,
-                 preprocessing_combiner=None, conv_layer_params=None,
-                 fc_layer_params=(256,), dropout_layer_params=None, lstm_size=None,
-                 activation_fn=tf.keras.activations.relu, kernel_initializer=None,
-                 batch_squash=True, dtype=tf.float32, noise="independent",
-                 sigma_0=None, name="NoisyActorCriticNetwork"):
+    def __init__(
+        self,
+        input_tensor_spec,
+        action_spec,
+        preprocessing_layers=None,
+        preprocessing_combiner=None,
+        conv_layer_params=None,
+        fc_layer_params=(256,),
+        dropout_layer_params=None,
+        lstm_size=None,
+        activation_fn=tf.keras.activations.relu,
+        kernel_initializer=None,
+        batch_squash=True,
+        dtype=tf.float32,
+        noise="independent",
+        sigma_0=None,
+        name="NoisyActorCriticNetwork",
+    ):
         num_actions = _num_actions(action_spec, input_tensor_spec)
-        torso = _torso(input_tensor_spec, preprocessing_layers, preprocessing_combiner,
-                       conv_layer_params, activation_fn, kernel_initializer,
-                       batch_squash, dtype)
-        fc_layers = _noisy_stack(fc_layer_params, dropout_layer_params, activation_fn,
-                                 kernel_initializer, noise, sigma_0, dtype)
+        torso = _torso(
+            input_tensor_spec,
+            preprocessing_layers,
+            preprocessing_combiner,
+            conv_layer_params,
+            activation_fn,
+            kernel_initializer,
+            batch_squash,
+            dtype,
+        )
+        fc_layers = _noisy_stack(
+            fc_layer_params,
+            dropout_layer_params,
+            activation_fn,
+            kernel_initializer,
+            noise,
+            sigma_0,
+            dtype,
+        )
         lstm, state_spec = None, ()
         if lstm_size is not None:
             if isinstance(lstm_size, bool) or not isinstance(lstm_size, int) or lstm_size < 1:
                 raise ValueError(f"lstm_size: expected None or a positive int, got {lstm_size!r}.")
             lstm = dynamic_unroll_layer.DynamicUnroll(
-                tf.keras.layers.LSTMCell(lstm_size, dtype=dtype))
-            state_spec = [tensor_spec.TensorSpec([lstm_size], dtype, name=f"lstm_{part}")
-                          for part in ("h", "c")]
-        heads = [NoisyDense(units, noise=noise, sigma_0=sigma_0, dtype=dtype, name=head)
-                 for units, head in ((num_actions, "policy_logits"), (1, "value"))]
+                tf.keras.layers.LSTMCell(lstm_size, dtype=dtype)
+            )
+            state_spec = [
+                tensor_spec.TensorSpec([lstm_size], dtype, name=f"lstm_{part}")
+                for part in ("h", "c")
+            ]
+        heads = [
+            NoisyDense(units, noise=noise, sigma_0=sigma_0, dtype=dtype, name=head)
+            for units, head in ((num_actions, "policy_logits"), (1, "value"))
+        ]
         super().__init__(input_tensor_spec=input_tensor_spec, state_spec=state_spec, name=name)
         self._action_spec = tf.nest.flatten(action_spec)[0]
         self._torso = torso
@@ -329,26 +444,28 @@ class NoisyActorCriticNetwork(_NoisyNetwork):
         reset_mask = tf.equal(step_type, ts.StepType.FIRST)
         if not network_state:
             network_state = None  # DynamicUnroll starts from zeros.
-        state, network_state = self._lstm(state, reset_mask=reset_mask,
-                                          initial_state=network_state, training=training)
+        state, network_state = self._lstm(
+            state, reset_mask=reset_mask, initial_state=network_state, training=training
+        )
         if outer_rank == 1:
             state = state[:, 0]
         return state, list(network_state)
 
-    def call(self, observation, step_type=None, network_state=(), training=False,
-             noise_seed=None):
+    def call(self, observation, step_type=None, network_state=(), training=False, noise_seed=None):
         outer_rank = nest_utils.get_outer_rank(observation, self.input_tensor_spec)
         if outer_rank not in (1, 2):
-            raise ValueError(f"observation: expected outer dims [B] or [B, T], got "
-                             f"{outer_rank} outer dims.")
+            raise ValueError(
+                f"observation: expected outer dims [B] or [B, T], got {outer_rank} outer dims."
+            )
         state, _ = self._torso(observation, step_type=step_type, training=training)
         seeds = self._seeds(noise_seed)
         state = self._run(self._fc_layers, state, training, seeds)
         if self._lstm is not None:
             if step_type is None:
                 raise ValueError("step_type: expected a tensor for the LSTM network, got None.")
-            state, network_state = self._unroll(state, step_type, network_state, training,
-                                                outer_rank)
+            state, network_state = self._unroll(
+                state, step_type, network_state, training, outer_rank
+            )
         logits = self._run([self._logits_layer], state, training, seeds)
         value = self._run([self._value_layer], state, training, seeds)[..., 0]
         return (logits, value), network_state
@@ -379,33 +496,48 @@ class NoisyActorDistributionView(network.DistributionNetwork):
 
     def __init__(self, actor_critic_network, name=None):
         if not isinstance(actor_critic_network, NoisyActorCriticNetwork):
-            raise TypeError(f"actor_critic_network: expected a NoisyActorCriticNetwork, "
-                            f"got {type(actor_critic_network).__name__}.")
+            raise TypeError(
+                f"actor_critic_network: expected a NoisyActorCriticNetwork, "
+                f"got {type(actor_critic_network).__name__}."
+            )
         action_spec = actor_critic_network.action_spec
         if int(action_spec.minimum) != 0:
-            raise ValueError(f"action_spec.minimum: expected 0 (Categorical actions), "
-                             f"got {action_spec.minimum}.")
+            raise ValueError(
+                f"action_spec.minimum: expected 0 (Categorical actions), got {action_spec.minimum}."
+            )
         num_actions = int(action_spec.maximum) - int(action_spec.minimum) + 1
         name = name or f"{actor_critic_network.name}_actor"
         output_spec = distribution_spec.DistributionSpec(
             tfp.distributions.Categorical,
-            {"logits": tensor_spec.TensorSpec(action_spec.shape.concatenate([num_actions]),
-                                              tf.float32, name=f"{name}_logits")},
-            sample_spec=action_spec, dtype=action_spec.dtype)
-        super().__init__(input_tensor_spec=actor_critic_network.input_tensor_spec,
-                         state_spec=actor_critic_network.state_spec,
-                         output_spec=output_spec, name=name)
+            {
+                "logits": tensor_spec.TensorSpec(
+                    action_spec.shape.concatenate([num_actions]), tf.float32, name=f"{name}_logits"
+                )
+            },
+            sample_spec=action_spec,
+            dtype=action_spec.dtype,
+        )
+        super().__init__(
+            input_tensor_spec=actor_critic_network.input_tensor_spec,
+            state_spec=actor_critic_network.state_spec,
+            output_spec=output_spec,
+            name=name,
+        )
         self._actor_critic_network = actor_critic_network
         self._action_spec = action_spec
 
-    def call(self, observation, step_type=None, network_state=(), training=False,
-             noise_seed=None):
+    def call(self, observation, step_type=None, network_state=(), training=False, noise_seed=None):
         (logits, _), network_state = self._actor_critic_network(
-            observation, step_type=step_type, network_state=network_state,
-            training=training, noise_seed=noise_seed)
+            observation,
+            step_type=step_type,
+            network_state=network_state,
+            training=training,
+            noise_seed=noise_seed,
+        )
         # Action shape () or (1,), as the spec says.
-        logits = tf.reshape(logits, tf.concat(
-            [tf.shape(logits)[:-1], self._action_spec.shape, tf.shape(logits)[-1:]], 0))
-        distribution = tfp.distributions.Categorical(logits=logits,
-                                                     dtype=self._action_spec.dtype)
+        logits = tf.reshape(
+            logits,
+            tf.concat([tf.shape(logits)[:-1], self._action_spec.shape, tf.shape(logits)[-1:]], 0),
+        )
+        distribution = tfp.distributions.Categorical(logits=logits, dtype=self._action_spec.dtype)
         return distribution, network_state
