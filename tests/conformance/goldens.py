@@ -17,8 +17,13 @@ from tfgen import registry
 
 # Short audio clips: 4 frames of 32 samples, 4 mel bands.
 AUDIO = {"clip_length": 128, "hop_length": 32, "frame_length": 64, "num_mels": 4}
-TINY_WAVENET = {"num_stacks": 1, "layers_per_stack": 3, "residual_channels": 8,
-                "skip_channels": 16, "conditioning_channels": 4}
+TINY_WAVENET = {
+    "num_stacks": 1,
+    "layers_per_stack": 3,
+    "residual_channels": 8,
+    "skip_channels": 16,
+    "conditioning_channels": 4,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,25 +49,58 @@ _BINARY_DIGITS = {"view": "binary"}
 _CONV_BFN = {"filters": 8, "num_layers": 2}
 _BFN_CONTROLS = {"steps": 4}
 
-GOLDENS = {golden.name: golden for golden in [
-    Golden("pixelcnn", {"num_layers": 2, "filters": 8, "kernel_size": 3, "first_kernel_size": 3,
-                        "output_filters": 16}, "digits", _BINARY_DIGITS),
-    Golden("wavenet", {**TINY_WAVENET, "local_conditioning": True}, "audio", AUDIO),
-    Golden("parallel_wavenet",
-           {"flow_layers": [2, 2], "residual_channels": 8, "skip_channels": 8,
-            "local_conditioning": True, "conditioning_channels": 4,
-            "num_cross_entropy_samples": 4, "stft_frame_length": 64, "stft_hop_length": 16,
-            "teacher": {**TINY_WAVENET, "num_components": 2}},
-           "audio", AUDIO),
-    Golden("bfn_continuous", _CONV_BFN, "digits", {"view": "grey"}, _BFN_CONTROLS),
-    Golden("bfn_discretised", _CONV_BFN, "digits", {"view": "grey", "levels": 16},
-           _BFN_CONTROLS),
-    Golden("bfn_discrete", _CONV_BFN, "digits", _BINARY_DIGITS, _BFN_CONTROLS),
-    Golden("bfn_discrete_text", {"model_dim": 16, "num_layers": 1, "num_heads": 2}, "text",
-           {"seq_len": 16}, _BFN_CONTROLS),
-    Golden("mixture_vae", {"num_components": 2, "latent_dim": 3, "hidden_units": 16}, "digits",
-           _BINARY_DIGITS),
-]}
+GOLDENS = {
+    golden.name: golden
+    for golden in [
+        Golden(
+            "pixelcnn",
+            {
+                "num_layers": 2,
+                "filters": 8,
+                "kernel_size": 3,
+                "first_kernel_size": 3,
+                "output_filters": 16,
+            },
+            "digits",
+            _BINARY_DIGITS,
+        ),
+        Golden("wavenet", {**TINY_WAVENET, "local_conditioning": True}, "audio", AUDIO),
+        Golden(
+            "parallel_wavenet",
+            {
+                "flow_layers": [2, 2],
+                "residual_channels": 8,
+                "skip_channels": 8,
+                "local_conditioning": True,
+                "conditioning_channels": 4,
+                "num_cross_entropy_samples": 4,
+                "stft_frame_length": 64,
+                "stft_hop_length": 16,
+                "teacher": {**TINY_WAVENET, "num_components": 2},
+            },
+            "audio",
+            AUDIO,
+        ),
+        Golden("bfn_continuous", _CONV_BFN, "digits", {"view": "grey"}, _BFN_CONTROLS),
+        Golden(
+            "bfn_discretised", _CONV_BFN, "digits", {"view": "grey", "levels": 16}, _BFN_CONTROLS
+        ),
+        Golden("bfn_discrete", _CONV_BFN, "digits", _BINARY_DIGITS, _BFN_CONTROLS),
+        Golden(
+            "bfn_discrete_text",
+            {"model_dim": 16, "num_layers": 1, "num_heads": 2},
+            "text",
+            {"seq_len": 16},
+            _BFN_CONTROLS,
+        ),
+        Golden(
+            "mixture_vae",
+            {"num_components": 2, "latent_dim": 3, "hidden_units": 16},
+            "digits",
+            _BINARY_DIGITS,
+        ),
+    ]
+}
 
 
 def model_names():
@@ -73,8 +111,9 @@ def model_names():
 def build(name, **overrides):
     """Model `name` at its golden size (variables created), with `overrides`."""
     golden = GOLDENS[name]
-    return registry.build(name, {**golden.hparams, **overrides}, golden.dataset,
-                          golden.dataset_options)
+    return registry.build(
+        name, {**golden.hparams, **overrides}, golden.dataset, golden.dataset_options
+    )
 
 
 def load_dataset(name, split="train", batch_size=4):
