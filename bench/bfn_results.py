@@ -55,26 +55,6 @@ PAPER_MNIST = 77.87  # BFN paper, binarised MNIST (60k train / 10k test), L^inf-
 PAPER_TEXT8 = 1.41  # BFN paper, text8 (90M characters, 256-character context)
 
 
-class _TimeLimit(tf.keras.callbacks.Callback):
-    """Stops `fit` after `seconds` of training and counts the steps taken."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-        self.steps = 0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if time.perf_counter() - self.start > self.seconds:
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        self.elapsed = time.perf_counter() - self.start
-
-
 def _split(name, split, **options):
     batches = list(data.load(name, split, batch_size=1000, shuffle=False, **options))
     return {key: np.concatenate([b[key].numpy() for b in batches]) for key in batches[0]}
@@ -103,7 +83,7 @@ def _train(name, overrides, dataset, options, max_steps, seconds):
     model = registry.build(name, overrides, dataset, options)
     model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate), jit_compile=True)
     train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, **options)
-    limit = _TimeLimit(seconds)
+    limit = results.TimeLimit(seconds)
     model.fit(train, steps_per_epoch=max_steps, epochs=1, verbose=2, callbacks=[limit])
     return model, limit
 

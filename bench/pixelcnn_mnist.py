@@ -15,6 +15,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results
+from tests import baselines
 from tests.conformance import goldens
 from tfgen import data, registry
 
@@ -40,13 +41,6 @@ def _split(split, dataset, options):
     return {key: np.concatenate([b[key].numpy() for b in batches]) for key in batches[0]}
 
 
-def independent_pixel_nats(train, test):
-    """Nats per test image of per-pixel Bernoulli frequencies (Laplace smoothed)."""
-    p = (train.reshape(len(train), -1).sum(0) + 1.0) / (len(train) + 2.0)
-    x = test.reshape(len(test), -1)
-    return float(-np.mean(np.sum(x * np.log(p) + (1 - x) * np.log1p(-p), axis=1)))
-
-
 def _train_and_score(num_labels, test, dataset, options, hparams):
     tf.keras.utils.set_random_seed(0)
     model = registry.build("pixelcnn", {**hparams, "num_labels": num_labels}, dataset, options)
@@ -66,7 +60,7 @@ def main(argv):
     results.tiny_defaults(steps=2, batch_size=4)
     dataset, options, hparams = _setup()
     train, test = _split("train", dataset, options), _split("test", dataset, options)
-    baseline = independent_pixel_nats(train["image"], test["image"])
+    baseline = baselines.independent_pixel_nats(train["image"], test["image"])
     conditional = _train_and_score(10, test, dataset, options, hparams)
     unconditional = _train_and_score(0, test, dataset, options, hparams)
     dims = int(np.prod(test["image"].shape[1:]))  # 28 * 28

@@ -17,6 +17,7 @@ import tempfile
 import time
 
 import numpy as np
+import tensorflow as tf
 from absl import flags
 
 flags.DEFINE_bool("write", True, "Write the table into docs/RESULTS.md (--nowrite only prints it).")
@@ -72,6 +73,26 @@ def time_calls(fn, repeats, warmup=1):
         fn()
         seconds.append(time.perf_counter() - start)
     return np.asarray(seconds)
+
+
+class TimeLimit(tf.keras.callbacks.Callback):
+    """Stops `fit` after `seconds` of training (None: no cap); counts the steps and the time."""
+
+    def __init__(self, seconds=None):
+        super().__init__()
+        self.seconds = seconds
+        self.steps = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.seconds is not None and time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.elapsed = time.perf_counter() - self.start
 
 
 def markdown_table(header, rows):

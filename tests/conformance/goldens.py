@@ -99,6 +99,50 @@ GOLDENS = {
             "digits",
             _BINARY_DIGITS,
         ),
+        Golden(
+            "acn",
+            {
+                "latent_dim": 3,
+                "hidden_units": 16,
+                "num_components": 2,
+                "num_neighbours": 2,
+                "num_layers": 2,
+                "filters": 8,
+                "kernel_size": 3,
+                "first_kernel_size": 3,
+                "output_filters": 16,
+            },
+            "digits",
+            _BINARY_DIGITS,
+            {"steps": 2},
+        ),
+        Golden(
+            "draw",
+            {
+                "num_glimpses": 3,
+                "hidden_units": 8,
+                "latent_dim": 3,
+                "read_size": 2,
+                "write_size": 3,
+            },
+            "digits",
+            _BINARY_DIGITS,
+        ),
+        # Batches of 4 digits are 2 episodes of 2.
+        Golden(
+            "kanerva_machine",
+            {
+                "episode_length": 2,
+                "memory_size": 4,
+                "code_size": 3,
+                "key_size": 3,
+                "address_size": 2,
+                "hidden_units": 16,
+            },
+            "digits",
+            _BINARY_DIGITS,
+            {"iterations": 2},
+        ),
     ]
 }
 

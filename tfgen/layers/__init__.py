@@ -7,8 +7,16 @@ layer goes through the shared test helper `tests/test_case.py`.
 
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer, TimeEmbedding
 from tfgen.layers.causal_conv import CausalConv1D
+from tfgen.layers.code_index import CodeIndex, image_fingerprint
+from tfgen.layers.draw_attention import (
+    AttentionRead,
+    AttentionWrite,
+    attention_window,
+    filterbank,
+)
 from tfgen.layers.gated import GatedActivation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
+from tfgen.layers.kanerva import KanervaMemory, memory_kl, memory_update
 from tfgen.layers.masked_conv import (
     HorizontalStackConv2D,
     MaskedConv2D,
@@ -22,14 +30,18 @@ from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
 from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
 
 __all__ = [
+    "AttentionRead",
+    "AttentionWrite",
     "BFNConvNet",
     "BFNTransformer",
     "CausalConv1D",
+    "CodeIndex",
     "ConditioningUpsampler",
     "GatedActivation",
     "GatedPixelCNNBlock",
     "HorizontalStackConv2D",
     "InverseAutoregressiveFlow",
+    "KanervaMemory",
     "MaskedConv2D",
     "NoisyDense",
     "ShiftDown",
@@ -38,6 +50,11 @@ __all__ = [
     "VerticalStackConv2D",
     "WaveNetBlock",
     "WaveNetStack",
+    "attention_window",
+    "filterbank",
+    "image_fingerprint",
+    "memory_kl",
+    "memory_update",
     "scale_noise",
     "shift_down",
     "split_noise_seed",

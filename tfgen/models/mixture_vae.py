@@ -17,11 +17,10 @@ import math
 import tensorflow as tf
 
 from tfgen import noise, registry
-from tfgen.checks import check_int, check_shape
+from tfgen.checks import check_int
 from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
-from tfgen.models.base import GenerativeModel, signature_function
-
-_EVAL_SEED = 0  # The z-draw of evaluation and `serving_default`: same request, same answer.
+from tfgen.models.base import signature_function
+from tfgen.models.image_model import EVAL_SEED, ImageModel, single_channel_shape
 
 
 def _key(seed, stream):
@@ -46,7 +45,7 @@ def _standard_normal_log_prob(z):
     data_hparams=lambda info: {"image_shape": tuple(info.image_shape)},
     signatures=("serving_default", "log_prob", "sample"),
 )
-class MixtureVAE(GenerativeModel):
+class MixtureVAE(ImageModel):
     """VAE on binary images with a mixture-of-diagonal-Gaussians posterior q(z|x).
 
     Encoder and decoder are MLPs with two ReLU layers of `hidden_units`. The
@@ -71,12 +70,7 @@ class MixtureVAE(GenerativeModel):
         self, image_shape=(28, 28, 1), num_components=3, latent_dim=16, hidden_units=256, **kwargs
     ):
         super().__init__(**kwargs)
-        self.image_shape = check_shape(image_shape, "image_shape", 3)
-        if self.image_shape[2] != 1:
-            raise ValueError(
-                f"image_shape: expected a single channel (height, width, 1), got "
-                f"{self.image_shape}."
-            )
+        self.image_shape = single_channel_shape(image_shape)
         self.num_components = check_int(num_components, "num_components", 1)
         self.latent_dim = check_int(latent_dim, "latent_dim", 1)
         self.hidden_units = check_int(hidden_units, "hidden_units", 1)
@@ -99,26 +93,8 @@ class MixtureVAE(GenerativeModel):
             + [tf.keras.layers.Dense(self.num_dims, name="pixel_logits")],
             name="decoder",
         )
-        object.__setattr__(self, "_samplers", {})  # Not tracked: tf.functions by jit_compile.
-
-    @property
-    def num_dims(self):
-        return math.prod(self.image_shape)
 
     # ---------------------------------------------------------------- network
-    def _flat_image(self, features):
-        if isinstance(features, dict):
-            if "image" not in features:
-                raise ValueError(f"features: expected an 'image' key, got {sorted(features)}.")
-            features = features["image"]
-        image = tf.convert_to_tensor(features)
-        if image.shape.rank != 4 or tuple(image.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"image: expected shape [batch, "
-                f"{', '.join(map(str, self.image_shape))}], got {image.shape}."
-            )
-        return tf.reshape(tf.cast(image, tf.float32), [-1, self.num_dims])
-
     def posterior(self, x):
         """q(z | x): a `MixtureOfDiagonalGaussians` with batch [B], from x float [B, H*W]."""
         h = self.encoder(2.0 * x - 1.0)
@@ -144,29 +120,18 @@ class MixtureVAE(GenerativeModel):
         return log_likelihood - kl, kl
 
     def call(self, features, training=False):
-        seed = (
-            tf.random.uniform([], 0, 2**62, tf.int64)
-            if training
-            else tf.constant(_EVAL_SEED, tf.int64)
-        )
-        return self._log_weights(self._flat_image(features), seed)[0]
+        return self._log_weights(self._flat_image(features), self._loss_seed(training))[0]
 
     # --------------------------------------------------------------- density
     def compute_losses(self, features, training=False):
-        x = self._flat_image(features)
-        seed = (
-            tf.random.uniform([], 0, 2**62, tf.int64)
-            if training
-            else tf.constant(_EVAL_SEED, tf.int64)
-        )
-        elbo, kl = self._log_weights(x, seed)
+        elbo, kl = self._log_weights(self._flat_image(features), self._loss_seed(training))
         return -tf.reduce_mean(elbo), {"nats_per_example": -elbo, "elbo": elbo, "kl": kl}
 
-    def elbo(self, image, seed=_EVAL_SEED):
+    def elbo(self, image, seed=EVAL_SEED):
         """Single-sample ELBO estimate [B] in nats of images int [B, H, W, 1]."""
         return self._log_weights(self._flat_image(image), tf.cast(seed, tf.int64))[0]
 
-    def log_prob(self, image, num_samples=1, seed=_EVAL_SEED):
+    def log_prob(self, image, num_samples=1, seed=EVAL_SEED):
         """The importance-weighted bound L_S <= log p(x) [B] in nats (Burda et al. 2016).
 
         `log (1/S) sum_s p(x, z_s) / q(z_s | x)` with S = `num_samples` posterior
@@ -186,13 +151,6 @@ class MixtureVAE(GenerativeModel):
         shape = tf.concat([[num_samples], self.image_shape], axis=0)
         return (tf.reshape(tf.cast(u < probs, tf.int32), shape), tf.reshape(probs, shape))
 
-    def _sampler(self, jit_compile):
-        if jit_compile not in self._samplers:
-            self._samplers[jit_compile] = tf.function(
-                self._sample_images, jit_compile=jit_compile, autograph=False, reduce_retracing=True
-            )
-        return self._samplers[jit_compile]
-
     def sample(self, num_samples, seed=0, jit_compile=True):
         """Samples binary images from z ~ N(0, I), x ~ p(x | z).
 
@@ -207,18 +165,11 @@ class MixtureVAE(GenerativeModel):
         """
         num_samples = check_int(num_samples, "num_samples", 1)
         self.build_example()
-        return self._sampler(bool(jit_compile))(
+        return self._function("sample", self._sample_images, bool(jit_compile))(
             tf.constant(num_samples, tf.int32), tf.constant(seed, tf.int64)
         )
 
     # ---------------------------------------------------------------- export
-    def example_features(self, batch_size=2, seed=0):
-        return {
-            "image": tf.random.stateless_uniform(
-                [batch_size, *self.image_shape], tf.constant([seed, 0], tf.int64), 0, 2, tf.int32
-            )
-        }
-
     def signatures(self, jit_compile=False):
         """`serving_default`, `log_prob` and `sample` as `tf.function`s.
 
@@ -246,7 +197,11 @@ class MixtureVAE(GenerativeModel):
             return {"log_prob": bound, "nats_per_example": -bound}
 
         def sample(num_samples, seed):
-            loop = self._sampler(True) if jit_compile else self._sample_images
+            loop = (
+                self._function("sample", self._sample_images, True)
+                if jit_compile
+                else self._sample_images
+            )
             image, probs = loop(num_samples, seed)
             return {"image": image, "probs": probs}
 

@@ -235,6 +235,21 @@ class PixelCNN(GenerativeModel):
         one_hot = tf.one_hot(tf.cast(image, tf.int32), self.num_levels, dtype=log_probs.dtype)
         return tf.reduce_sum(one_hot * log_probs, axis=[1, 2, 3, 4])
 
+    def log_prob_given(self, image, h=None, spatial=None):
+        """log p(x | h, s) [B] in nats, for a decoder conditioned on any vector h.
+
+        1606.05328 Eqs. 4-5 need not take a one-hot class: h can be any
+        embedding, such as the latent code of a model that uses this PixelCNN as
+        its decoder (`tfgen.models.acn`).
+
+        Args:
+          image: int [B, H, W, C] in [0, num_levels).
+          h: float32 [B, num_labels], or None if `num_labels` is 0.
+          spatial: float32 [B, *spatial_shape], or None without `spatial_shape`.
+        """
+        s = self.upsampler(spatial) if spatial is not None else None
+        return self._log_prob_from_logits(self.network(self._preprocess(image), h, s), image)
+
     def compute_losses(self, features, training=False):
         image = self._check_features(features)[0]
         log_prob = self._log_prob_from_logits(self(features, training=training), image)
@@ -256,12 +271,17 @@ class PixelCNN(GenerativeModel):
         return self._log_prob_from_logits(self(features), image)
 
     # -------------------------------------------------------------- sampling
-    def _sample_loop(self, h, spatial, uniform, temperature):
+    def sample_given(self, h, spatial, uniform, temperature):
         """Raster-order sampling: a tf.while_loop over rows, nested over columns.
 
         `uniform` holds one uniform (0, 1) number per pixel, [N, H, W, 1]; pixel
         (i, j) takes the level where the CDF of softmax(logits / temperature)
         first exceeds its uniform (inverse-CDF sampling of the categorical).
+        As in `log_prob_given`, h is any float conditioning vector [N,
+        num_labels] (one-hot labels for a class-conditional model) or None.
+
+        Returns:
+          int32 images [N, H, W, C].
         """
         height, width, channels = self.image_shape
         s = self.upsampler(spatial) if spatial is not None else None
@@ -290,7 +310,7 @@ class PixelCNN(GenerativeModel):
     def _sampler(self, jit_compile):
         if jit_compile not in self._samplers:
             self._samplers[jit_compile] = tf.function(
-                self._sample_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
+                self.sample_given, jit_compile=jit_compile, autograph=False, reduce_retracing=True
             )
         return self._samplers[jit_compile]
 
@@ -303,7 +323,7 @@ class PixelCNN(GenerativeModel):
         """
         h = self._one_hot(labels)
         uniform = noise.uniform_from_seed(tf.stack([num_samples, *self.image_shape]), seed)
-        loop = self._sampler(True) if jit_compile else self._sample_loop
+        loop = self._sampler(True) if jit_compile else self.sample_given
         return loop(h, spatial, uniform, temperature)
 
     def _num_samples(self, num_samples, labels, spatial):
