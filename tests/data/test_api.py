@@ -12,14 +12,36 @@ SMALL_OPTIONS = {
     "audio": {"clip_length": 256, "hop_length": 32, "frame_length": 64, "num_mels": 4},
     "copy": {"num_bits": 4, "max_len": 5},
     "digits": {},
+    "episodic_copy": {"num_chars": 4, "max_len": 5, "max_pause": 9},
+    "logic": {"max_len": 4, "max_gates": 3},
+    "long_addition": {"num_digits": 5},
     "mnist": {"view": "grey", "levels": 16},
     "parity": {"num_bits": 12},
+    "repeat_copy": {"num_bits": 4, "max_len": 3, "max_repeats": 4},
+    "sort": {"max_len": 6},
     "text": {"seq_len": 32},
+    "variable_assignment": {"max_assignments": 3, "max_key_len": 2},
+    "xml": {"seq_len": 60, "max_depth": 3, "max_tag_len": 4},
 }
 
 
 def test_names():
-    assert data.names() == ["addition", "audio", "copy", "digits", "mnist", "parity", "text"]
+    assert data.names() == [
+        "addition",
+        "audio",
+        "copy",
+        "digits",
+        "episodic_copy",
+        "logic",
+        "long_addition",
+        "mnist",
+        "parity",
+        "repeat_copy",
+        "sort",
+        "text",
+        "variable_assignment",
+        "xml",
+    ]
     assert data.names() == sorted(SMALL_OPTIONS)  # Every dataset is covered below.
 
 

@@ -4,7 +4,7 @@ Nothing is downloaded: the data ships with the package or its dependencies,
 or is generated from a seed.
 
     from tfgen import data
-    data.names()  # ['addition', 'copy', 'digits', 'mnist', 'parity', 'text']
+    data.names()  # ['addition', 'audio', 'copy', 'digits', 'episodic_copy', 'logic', ...]
     data.info("mnist").image_shape  # (28, 28, 1)
     train = data.load("mnist", "train", batch_size=64, view="binary_dynamic")
 
@@ -15,7 +15,9 @@ repeated `load` calls are cheap.
 - `mnist` (`tfgen.data.mnist`): 5,000 real MNIST digits, 4,000/1,000 split.
 - `digits` (`tfgen.data.digits`): scikit-learn's 1,797 8x8 digits.
 - `text` (`tfgen.data.text`): Python's bundled help text, as bytes.
-- `parity`, `addition`, `copy` (`tfgen.data.algorithmic`): seeded streams.
+- `parity`, `logic`, `addition`, `sort` (ACT), `long_addition` (Grid LSTM),
+  `copy`, `repeat_copy` (NTM), `episodic_copy`, `xml`, `variable_assignment`
+  (Associative LSTM) (`tfgen.data.algorithmic`): seeded endless streams.
 - `audio` (`tfgen.data.audio`): generated 16 kHz tones, chirps and notes.
 """
 

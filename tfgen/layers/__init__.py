@@ -5,6 +5,16 @@ Every layer is a Keras serializable registered under the package "tfgen"
 layer goes through the shared test helper `tests/test_case.py`.
 """
 
+from tfgen.layers.act import ACTCell
+from tfgen.layers.associative_lstm import (
+    AssociativeLSTMCell,
+    bound,
+    complex_multiply,
+    permute_keys,
+    random_permutations,
+    redundant_read,
+    redundant_write,
+)
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer, TimeEmbedding
 from tfgen.layers.causal_conv import CausalConv1D
 from tfgen.layers.code_index import CodeIndex, image_fingerprint
@@ -15,6 +25,7 @@ from tfgen.layers.draw_attention import (
     filterbank,
 )
 from tfgen.layers.gated import GatedActivation
+from tfgen.layers.grid_lstm import GridLSTM1D, GridLSTMBlock, GridLSTMCell
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.kanerva import KanervaMemory, memory_kl, memory_update
 from tfgen.layers.masked_conv import (
@@ -30,6 +41,8 @@ from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
 from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
 
 __all__ = [
+    "ACTCell",
+    "AssociativeLSTMCell",
     "AttentionRead",
     "AttentionWrite",
     "BFNConvNet",
@@ -39,6 +52,9 @@ __all__ = [
     "ConditioningUpsampler",
     "GatedActivation",
     "GatedPixelCNNBlock",
+    "GridLSTM1D",
+    "GridLSTMBlock",
+    "GridLSTMCell",
     "HorizontalStackConv2D",
     "InverseAutoregressiveFlow",
     "KanervaMemory",
@@ -51,10 +67,16 @@ __all__ = [
     "WaveNetBlock",
     "WaveNetStack",
     "attention_window",
+    "bound",
+    "complex_multiply",
     "filterbank",
     "image_fingerprint",
     "memory_kl",
     "memory_update",
+    "permute_keys",
+    "random_permutations",
+    "redundant_read",
+    "redundant_write",
     "scale_noise",
     "shift_down",
     "split_noise_seed",
