@@ -21,6 +21,13 @@ def check_int(value, name, minimum=1):
     return int(value)
 
 
+def check_choice(value, name, choices):
+    """Returns `value` if it is one of `choices`, else raises a ValueError naming them."""
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}.")
+    return value
+
+
 def check_shape(value, name, rank):
     """Returns `value` as a tuple of `rank` positive ints (a list is accepted too)."""
     if not isinstance(value, (list, tuple)) or len(value) != rank:

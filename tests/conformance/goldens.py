@@ -143,6 +143,24 @@ GOLDENS = {
             _BINARY_DIGITS,
             {"iterations": 2},
         ),
+        Golden(
+            "act",
+            {"units": 8, "max_ponder_steps": 3},
+            "addition",
+            {"num_digits": 2, "seq_len": 3},
+        ),
+        Golden(
+            "grid_lstm",
+            {"units": 8, "num_layers": 2},
+            "text",
+            {"seq_len": 8},
+        ),
+        Golden(
+            "associative_lstm",
+            {"units": 4, "num_copies": 2},
+            "episodic_copy",
+            {"num_chars": 3, "max_len": 3, "min_pause": 1, "max_pause": 2},
+        ),
     ]
 }
 

@@ -5,9 +5,12 @@ Keras serializable, with `tf.keras.models.load_model`.
 """
 
 from tfgen.models.acn import ACN
+from tfgen.models.act import ACTModel
+from tfgen.models.associative_lstm import AssociativeLSTMModel
 from tfgen.models.base import GenerativeModel
 from tfgen.models.bfn import BFNContinuous, BFNDiscrete, BFNDiscreteText, BFNDiscretised
 from tfgen.models.draw import DRAW
+from tfgen.models.grid_lstm import GridLSTMModel
 from tfgen.models.kanerva import KanervaMachine
 from tfgen.models.mixture_vae import MixtureVAE
 from tfgen.models.parallel_wavenet import ParallelWaveNet
@@ -16,12 +19,15 @@ from tfgen.models.wavenet import WaveNet
 
 __all__ = [
     "ACN",
+    "ACTModel",
+    "AssociativeLSTMModel",
     "BFNContinuous",
     "BFNDiscrete",
     "BFNDiscreteText",
     "BFNDiscretised",
     "DRAW",
     "GenerativeModel",
+    "GridLSTMModel",
     "KanervaMachine",
     "MixtureVAE",
     "ParallelWaveNet",
