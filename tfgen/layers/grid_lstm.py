@@ -23,7 +23,7 @@ depth x time grid used for character-level language modelling
 
 import tensorflow as tf
 
-from tfgen.checks import check_int
+from tfgen.checks import check_choice, check_int
 
 OUTPUT_FORMS = ("paper", "standard")
 
@@ -46,12 +46,6 @@ def _check_dimensions(values, name, num_dimensions):
 def _fresh(initializer):
     """A new instance of `initializer` (an unseeded instance repeats its values on every call)."""
     return initializer.__class__.from_config(initializer.get_config())
-
-
-def _check_output_form(output_form):
-    if output_form not in OUTPUT_FORMS:
-        raise ValueError(f"output_form: expected one of {OUTPUT_FORMS}, got {output_form!r}.")
-    return output_form
 
 
 def _lstm_transform(hidden, memory, kernel, bias, output_form):
@@ -169,7 +163,7 @@ class GridLSTMBlock(tf.keras.layers.Layer):
             non_lstm_dimensions, "non_lstm_dimensions", self.num_dimensions
         )
         self.non_lstm_activation = tf.keras.activations.get(non_lstm_activation)
-        self.output_form = _check_output_form(output_form)
+        self.output_form = check_choice(output_form, "output_form", OUTPUT_FORMS)
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         self.bias_initializer = tf.keras.initializers.get(bias_initializer)
         self.unit_forget_bias = bool(unit_forget_bias)
@@ -298,7 +292,7 @@ class _GridLayers(tf.keras.layers.Layer):
         self.units = check_int(units, "units")
         self.num_layers = check_int(num_layers, "num_layers")
         self.tied = bool(tied)
-        self.output_form = _check_output_form(output_form)
+        self.output_form = check_choice(output_form, "output_form", OUTPUT_FORMS)
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         self.bias_initializer = tf.keras.initializers.get(bias_initializer)
         self.unit_forget_bias = bool(unit_forget_bias)
