@@ -1,35 +1,19 @@
 """The public API of tfgen.layers: exports, Keras registration, docstrings."""
 
-import importlib
 import inspect
 import pathlib
-import pkgutil
 import re
 
 import pytest
 import tensorflow as tf
 
 import tfgen.layers
+from tests.public_api import public_members
 
 SECTIONS = ("Reference:", "Args:", "Call arguments:", "Returns:", "Example:")
 
 
-def _public_members():
-    """(name, object) of every public class and function defined in tfgen/layers/*.py."""
-    members = {}
-    for info in pkgutil.iter_modules(tfgen.layers.__path__, "tfgen.layers."):
-        module = importlib.import_module(info.name)
-        for name, value in vars(module).items():
-            if (
-                not name.startswith("_")
-                and getattr(value, "__module__", None) == info.name
-                and (inspect.isclass(value) or inspect.isfunction(value))
-            ):
-                members[name] = value
-    return sorted(members.items())
-
-
-MEMBERS = _public_members()
+MEMBERS = public_members(tfgen.layers)
 LAYERS = [
     (name, value)
     for name, value in MEMBERS

@@ -37,6 +37,7 @@ from tfgen.layers.masked_conv import (
 )
 from tfgen.layers.noisy_dense import NoisyDense, scale_noise, split_noise_seed
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
+from tfgen.layers.sparse_recurrent import SparseRecurrentCell
 from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
 from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
 
@@ -61,6 +62,7 @@ __all__ = [
     "MaskedConv2D",
     "NoisyDense",
     "ShiftDown",
+    "SparseRecurrentCell",
     "SpatialUpsampler",
     "TimeEmbedding",
     "VerticalStackConv2D",

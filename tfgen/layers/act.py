@@ -53,21 +53,10 @@ gradient (through `R` only), so a training loop may also add
 cost twice.
 """
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
-from tfgen.checks import check_int
-
-
-def _check_float(value, name, low=-math.inf, high=math.inf):
-    """`value` as a finite float in [low, high)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__}).")
-    if not (math.isfinite(value) and low <= value < high):
-        raise ValueError(f"{name}: expected a finite float in [{low}, {high}), got {value}.")
-    return float(value)
+from tfgen.checks import check_float, check_int
 
 
 def _check_cell(cell):
@@ -193,9 +182,9 @@ class ACTCell(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.cell = _check_cell(cell)
         self.max_ponder_steps = check_int(max_ponder_steps, "max_ponder_steps", 1)
-        self.epsilon = _check_float(epsilon, "epsilon", 0.0, 1.0)
-        self.time_penalty = _check_float(time_penalty, "time_penalty", 0.0)
-        self.halting_bias = _check_float(halting_bias, "halting_bias")
+        self.epsilon = check_float(epsilon, "epsilon", 0.0, 1.0, high_open=True)
+        self.time_penalty = check_float(time_penalty, "time_penalty", 0.0)
+        self.halting_bias = check_float(halting_bias, "halting_bias")
         self.return_ponder = bool(return_ponder)
 
     @property
