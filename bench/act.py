@@ -246,7 +246,7 @@ def main(argv):
         max_ponder_steps=3,
         addition_max_ponder_steps=3,
         text_max_ponder_steps=3,
-        time_penalties=["0.001", "0.1"],
+        time_penalties=["0.1"],
         steps=2,
         batch_size=4,
         test_size=16,

@@ -115,10 +115,14 @@ def _plot(path, curves, measured):
     right.axhline(1.33, color="grey", ls=":", label="paper: 1.33x at 5% memory")
     right.axvline(0.05, color="grey", ls=":")
     right.set(xscale="log", xlabel="stored activations / BPTT's", ylabel="time / BPTT's")
+    budgets = sorted({memory for points in measured.values() for memory, _ in points})
+    right.set_xticks(budgets, [f"{100 * budget:g}%" for budget in budgets])
+    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.set_title("Measured: BPTT-HSM time per iteration")
     right.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def _theory(length):
@@ -136,7 +140,7 @@ def main(argv):
         method, length, slots = FLAGS.one.split(":")
         print(json.dumps(_run_one(method, int(length), int(slots))))
         return
-    results.tiny_defaults(lengths=["10", "20"], units=8, batch=2, features=3, repeats=1)
+    results.tiny_defaults(lengths=["20"], units=8, batch=2, features=3, repeats=1)
     state_bytes = 2 * FLAGS.units * FLAGS.batch * 4  # (h, c), float32
     rows, curves, measured, headline = [], {}, {}, None
     start = time.perf_counter()

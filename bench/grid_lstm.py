@@ -163,7 +163,7 @@ def main(argv):
         test_size=8,
         text_units=8,
         text_seq_len=16,
-        parity_bits=["4", "6"],
+        parity_bits=["4"],
         parity_units=8,
         parity_layers=2,
         num_digits=2,

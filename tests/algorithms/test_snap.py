@@ -72,6 +72,26 @@ def test_rtrl_equals_bptt(kind, sparsity):
         assert np.all(grads[1][np.tile(recurrent_mask, [1, cell.num_gates]) == 0] == 0)
 
 
+@pytest.mark.parametrize(
+    "keras_cell", [tf.keras.layers.SimpleRNNCell, tf.keras.layers.GRUCell, tf.keras.layers.LSTMCell]
+)
+def test_keras_cells_run_through_shared_weights(keras_cell):
+    xs, readout = _data(2)
+    cell = keras_cell(4, bias_initializer="random_normal")
+    snap = SnAp(cell, 3, n=None)
+    shared = zip(snap.cell.parameters, [cell.kernel, cell.recurrent_kernel, cell.bias])
+    assert all(ours is theirs for ours, theirs in shared)
+    # RTRL through the shared weights equals BPTT through Keras's own cell.
+    with tf.GradientTape() as tape:
+        states, loss = [tf.zeros([xs.shape[0], 4])] * snap.cell.num_components, 0.0
+        for t in range(xs.shape[1]):
+            h, states = cell(xs[:, t], states)
+            loss += _loss(h, readout)
+    reference = [g.numpy() for g in tape.gradient(loss, snap.cell.parameters)]
+    grads = _online_gradients(snap, xs, readout)
+    assert _max_error(grads, reference) < 1e-5 * max(np.abs(r).max() for r in reference)
+
+
 def _expected_first_pattern(cell):
     """M_1 built entry by entry: unit i's own unmasked weights (LSTM c: not the o gate)."""
     k, gates = cell.units, cell.num_gates
@@ -244,7 +264,11 @@ def test_snap_config_round_trip():
 
 
 def test_bad_arguments():
-    with pytest.raises(TypeError, match="SparseRecurrentCell"):
-        SnAp(tf.keras.layers.GRUCell(4), input_dim=2)
+    with pytest.raises(TypeError, match="SparseRecurrentCell or a Keras SimpleRNNCell"):
+        SnAp(tf.keras.layers.Dense(4), input_dim=2)
+    with pytest.raises(ValueError, match="reset_after=True"):
+        SnAp(tf.keras.layers.GRUCell(4, reset_after=False), input_dim=2)
+    with pytest.raises(ValueError, match="dropout=0.0"):
+        SnAp(tf.keras.layers.LSTMCell(4, dropout=0.1), input_dim=2)
     with pytest.raises(ValueError, match="n: expected an int >= 1"):
         SnAp(SparseRecurrentCell("rnn", 4), input_dim=2, n=0)

@@ -8,7 +8,7 @@ def test_act_tiny(tmp_path):
     out = smoke.run("act", f"--parity_plot={parity_plot}", f"--text_plot={text_plot}")
     parity, addition, ponder = smoke.tables(out)
 
-    # --tiny: time penalties 0.001 and 0.1, then the fixed-step network; 2 steps each.
+    # --tiny: time penalty 0.1, then the fixed-step network; 2 steps each.
     assert parity.header == [
         "network",
         "parameters",
@@ -17,11 +17,7 @@ def test_act_tiny(tmp_path):
         "nats",
         "steps / s",
     ]
-    assert parity.column("network") == [
-        "ACT, tau = 0.001",
-        "ACT, tau = 0.1",
-        "one fixed step (M = 1)",
-    ]
+    assert parity.column("network") == ["ACT, tau = 0.1", "one fixed step (M = 1)"]
     sizes = {smoke.number(cell, low=1) for cell in parity.column("parameters")}
     assert len(sizes) == 1  # M = 1 is the same network.
     for row in parity.rows:
@@ -29,7 +25,7 @@ def test_act_tiny(tmp_path):
         smoke.number(row[4], low=0)
         assert smoke.numbers(row[5])[0] == 2
     # --tiny: at most M = 3 ponder steps; the fixed network takes exactly one.
-    assert [1 <= smoke.number(cell) <= 3 for cell in parity.column("ponder steps")] == [True] * 3
+    assert [1 <= smoke.number(cell) <= 3 for cell in parity.column("ponder steps")] == [True] * 2
     assert parity.rows[-1][3] == "1.00"
 
     # --tiny: addition of 2 numbers of 2 digits at tau = 0.01, then one fixed step.

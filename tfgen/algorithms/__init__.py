@@ -2,8 +2,8 @@
 
 BPTT-MSM (arXiv 1606.03401) runs any Keras RNN cell (Keras's own `LSTMCell`,
 `GRUCell`, `SimpleRNNCell` and the cells of `tfgen.layers`); SnAp (arXiv
-2006.07232) runs `tfgen.layers.SparseRecurrentCell`, whose dense form equals
-Keras's `SimpleRNNCell`, `GRUCell` and `LSTMCell`. The automated curriculum (arXiv
+2006.07232) runs Keras's `SimpleRNNCell`, `GRUCell` and `LSTMCell` and their sparse
+form, `tfgen.layers.SparseRecurrentCell`. The automated curriculum (arXiv
 1704.03003) is `Exp3S` over a family of tasks with the learning-progress signals.
 """
 

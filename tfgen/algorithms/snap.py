@@ -160,7 +160,8 @@ class SnAp:
     - `n=None`: RTRL, dense `[batch, C k, p]` (small networks only: `k^4` per step).
 
     Args:
-      cell: a `SparseRecurrentCell`.
+      cell: a `SparseRecurrentCell`, or a Keras `SimpleRNNCell`, `GRUCell` or
+        `LSTMCell` (run through a dense `SparseRecurrentCell.sharing` its weights).
       input_dim: int, the input size (the cell is built with it if it is not built).
       n: int >= 1, or None for RTRL.
 
@@ -175,10 +176,10 @@ class SnAp:
     """
 
     def __init__(self, cell, input_dim, n=1):
-        if not isinstance(cell, SparseRecurrentCell):
-            raise TypeError(f"cell: expected a SparseRecurrentCell, got {type(cell).__name__}.")
-        self.cell = cell
         self.input_dim = check_int(input_dim, "input_dim")
+        if not isinstance(cell, SparseRecurrentCell):
+            cell = SparseRecurrentCell.sharing(cell, self.input_dim)
+        self.cell = cell
         self.n = None if n is None else check_int(n, "n")
         if not cell.built:
             cell.build(tf.TensorShape([None, self.input_dim]))

@@ -15,6 +15,35 @@ from tfgen.checks import check_choice, check_float, check_int
 CELL_KINDS = ("rnn", "gru", "lstm")
 # Gate blocks of the weight matrices' columns, in Keras's order.
 _GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+# Keras's own cells with the same equations and weight layout.
+_KERAS_CELLS = {
+    tf.keras.layers.SimpleRNNCell: "rnn",
+    tf.keras.layers.GRUCell: "gru",
+    tf.keras.layers.LSTMCell: "lstm",
+}
+
+
+def _check_keras_cell(cell):
+    """The kind of a Keras `SimpleRNNCell`/`GRUCell`/`LSTMCell` whose equations ours repeat."""
+    kind = _KERAS_CELLS.get(type(cell))
+    if kind is None:
+        raise TypeError(
+            "cell: expected a SparseRecurrentCell or a Keras SimpleRNNCell, GRUCell or "
+            f"LSTMCell, got {type(cell).__name__}."
+        )
+    expected = {"activation": "tanh", "use_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0}
+    if kind != "rnn":
+        expected["recurrent_activation"] = "sigmoid"
+    if kind == "gru":
+        expected["reset_after"] = True
+    config = cell.get_config()
+    for name, value in expected.items():
+        if config[name] != value:
+            raise ValueError(
+                f"cell: a Keras {type(cell).__name__} with {name}={value!r} is needed, got "
+                f"{name}={config[name]!r}."
+            )
+    return kind
 
 
 def _unit_mask(rng, rows, units, sparsity, keep_diagonal):
@@ -137,6 +166,35 @@ class SparseRecurrentCell(tf.keras.layers.Layer):
                 for name, mask in zip(("kernel_mask", "recurrent_mask"), masks)
             )
         super().build(input_shape)
+
+    @classmethod
+    def sharing(cls, cell, input_dim):
+        """A dense `SparseRecurrentCell` whose weights are those of a Keras cell (shared).
+
+        Training either trains both: the Keras cell's `kernel`, `recurrent_kernel`
+        and `bias` become this cell's parameters, so SnAp can run a Keras cell.
+
+        Args:
+          cell: a Keras `SimpleRNNCell`, `GRUCell` (`reset_after=True`) or `LSTMCell`
+            with its default activations, a bias and no dropout; built here with
+            `input_dim` if it is not built.
+          input_dim: int, the input size.
+
+        Returns:
+          A built `SparseRecurrentCell` of the same kind and units.
+        """
+        kind = _check_keras_cell(cell)
+        if not cell.built:
+            cell.build(tf.TensorShape([None, check_int(input_dim, "input_dim")]))
+        shared = cls(kind, cell.units)
+        shared.kernel, shared.recurrent_kernel, shared.bias = (
+            cell.kernel,
+            cell.recurrent_kernel,
+            cell.bias,
+        )
+        shared.kernel_mask = shared.recurrent_mask = None
+        shared.built = True
+        return shared
 
     @property
     def parameters(self):
