@@ -18,10 +18,10 @@ from tf_agents.utils import common
 
 from tfgen.rl.networks import NoisyQNetwork
 
-TRAIN_STEPS = 8000  # environment steps, one gradient step each after warm-up
+TRAIN_STEPS = 5000  # environment steps, one gradient step each after warm-up
 WARMUP_STEPS = 500  # collected by the noisy policy itself (no random policy)
 EVAL_EPISODES = 10
-RETURN_THRESHOLD = 60.0  # random ~22, always-one-action ~9, maximum 200; this run gets 100.5
+RETURN_THRESHOLD = 60.0  # random ~22, always-one-action ~9, maximum 200; this run gets 120.4
 
 
 def _environment(seed):
