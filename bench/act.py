@@ -73,6 +73,9 @@ PAPER_PARITY = (
     "as tau grows"
 )
 
+# The columns of a time-penalty sweep's table (`_sweep` rows).
+SWEEP_COLUMNS = ("network", "parameters", "sequence error", "ponder steps", "nats", "steps / s")
+
 # 1603.08983 Sec. 3.3 (5 numbers of 5 digits, 512 LSTM cells).
 PAPER_ADDITION = (
     "Paper (Sec. 3.3): the fixed-step LSTM keeps a high sequence error, ACT at low time "
@@ -279,10 +282,7 @@ def main(argv):
         f"error and mean ponder steps N on {FLAGS.test_size} test vectors. "
         f"{results.machine()}.\n\n"
     )
-    text += results.markdown_table(
-        ("network", "parameters", "sequence error", "ponder steps", "nats", "steps / s"),
-        parity_rows,
-    )
+    text += results.markdown_table(SWEEP_COLUMNS, parity_rows)
     text += f"\n\n{PAPER_PARITY}. Plot: `{results.shown_path(parity_plot)}`.\n\n"
     text += (
         f"Addition (Sec. 3.3): sequences of 1 to {FLAGS.addition_numbers} numbers (paper: 5) "
@@ -293,10 +293,7 @@ def main(argv):
         f"{FLAGS.addition_steps} steps per run (cap {FLAGS.addition_seconds:.0f} s); sequence "
         f"error (a sequence is wrong if any digit of any of its sums is):\n\n"
     )
-    text += results.markdown_table(
-        ("network", "parameters", "sequence error", "ponder steps", "nats", "steps / s"),
-        addition_rows,
-    )
+    text += results.markdown_table(SWEEP_COLUMNS, addition_rows)
     text += f"\n\n{PAPER_ADDITION}.\n\n"
     text += (
         f"Character modelling on `text`: an ACT LSTM of {FLAGS.text_units} units, time penalty "
