@@ -93,10 +93,7 @@ def _score(model, test, ranks, batch=250):
 
 
 def _write_chains(model, test, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     images, _ = model.daydream(test[: FLAGS.chains], FLAGS.chain_steps, seed=1)
     rows = np.concatenate([test[: FLAGS.chains, None], images.numpy()], axis=1)[..., 0]
@@ -110,8 +107,7 @@ def _write_chains(model, test, path):
         fontsize=8,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

@@ -156,10 +156,7 @@ def _addition():
 
 
 def _plot_parity(points, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     act = sorted((tau, err, steps) for tau, err, steps in points.values() if tau is not None)
     fixed = [err for tau, err, _ in points.values() if tau is None][0]
@@ -175,8 +172,7 @@ def _plot_parity(points, path):
     right.set_ylabel("mean ponder steps N")
     fig.suptitle(f"ACT on {FLAGS.num_bits}-bit parity", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def _char_kind(code):
@@ -218,10 +214,7 @@ def _text():
 
 
 def _plot_text(snippet, steps, path, per_row=60):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     rows = int(np.ceil(len(snippet) / per_row))
     fig, axes = plt.subplots(rows, 1, figsize=(per_row * 0.2, 2.0 * rows), squeeze=False)
@@ -237,8 +230,7 @@ def _plot_text(snippet, steps, path, per_row=60):
         "ACT LSTM on `text`: ponder steps per input character (spaces drawn as _)", fontsize=9
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

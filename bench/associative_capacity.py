@@ -72,10 +72,7 @@ def predicted_error(items, copies, units):
 
 
 def _write_plot(path, copies, errors):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for items, measured in errors.items():
@@ -92,8 +89,7 @@ def _write_plot(path, copies, errors):
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

@@ -100,10 +100,7 @@ def _score(model, features, steps, batch=250):
 
 
 def _write_grid(model, steps_list, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     rows = [model.sample(FLAGS.num_samples, steps=n, seed=1).numpy()[..., 0] for n in steps_list]
     fig, axes = plt.subplots(len(rows), 1, figsize=(FLAGS.num_samples * 0.8, len(rows) * 0.95))
@@ -122,8 +119,7 @@ def _write_grid(model, steps_list, path):
         "bfn_discrete samples on binarised MNIST (rows: sampling steps, same seed)", fontsize=9
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

@@ -121,8 +121,7 @@ def _plot(path, curves, measured):
     right.set_title("Measured: BPTT-HSM time per iteration")
     right.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    results.save_figure(figure, path)
 
 
 def _theory(length):

@@ -286,10 +286,7 @@ def run_syllabus(syllabus, train, tests, seed):
 
 
 def _plot(path, curves, names):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     cols = min(3, len(curves))
     rows = -(-len(curves) // cols)
@@ -308,8 +305,7 @@ def _plot(path, curves, names):
         "Exp3.S task-selection probabilities (repeat copy; colour: task by l, then r)", fontsize=9
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def syllabus_table(plot):

@@ -128,10 +128,7 @@ def _canvas_steps(num_glimpses):
 
 
 def _write_canvases(models, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 0.9 * FLAGS.num_samples))
     for ax, (attention, model) in zip(np.atleast_1d(axes), models.items()):
@@ -150,16 +147,12 @@ def _write_canvases(models, path):
         ax.set_yticks([])
         ax.set_title(f"{'with' if attention else 'without'} attention: sigmoid(c_t)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def _write_glimpses(model, image, path):
     """The read grid (filter centres mu^i, Eqs. 19-24) over one test digit at a few t."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
     from matplotlib.patches import Rectangle
 
     height, width = model.image_shape[:2]
@@ -195,8 +188,7 @@ def _write_glimpses(model, image, path):
         fontsize=7,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

@@ -193,10 +193,7 @@ def _reads(model, episodes, query):
 
 
 def _write_plot(model, vae, episodes, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     probability = FLAGS.plot_flip
     query = _corrupt(episodes, probability, seed=1)
@@ -222,8 +219,7 @@ def _write_plot(model, vae, episodes, path):
         fontsize=8,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

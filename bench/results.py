@@ -95,6 +95,22 @@ class TimeLimit(tf.keras.callbacks.Callback):
         self.elapsed = time.perf_counter() - self.start
 
 
+def pyplot():
+    """`matplotlib.pyplot` on the Agg backend: the benches only write PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path):
+    """Writes `fig` to `path` as a 100-dpi PNG and closes it."""
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+
+
 def markdown_table(header, rows):
     """A GitHub markdown table from a header tuple and rows of cells."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

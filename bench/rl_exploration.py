@@ -196,8 +196,7 @@ def plot(runs, tasks, frames_of, path):
             axis.set_ylabel("training episode return")
             axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    results.save_figure(figure, path)
 
 
 def main(argv):

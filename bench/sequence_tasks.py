@@ -135,10 +135,7 @@ def percent(value):
 
 def plot_curves(path, panels, title):
     """Learning curves: `panels` is [(axis title, y label, {label: {step: value}})]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.4), squeeze=False)
     for ax, (panel_title, ylabel, curves) in zip(axes[0], panels):
@@ -151,5 +148,4 @@ def plot_curves(path, panels, title):
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)

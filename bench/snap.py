@@ -190,10 +190,7 @@ def curriculum(method):
 
 
 def _write_plot(path, curves):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for method, (curve, _) in curves.items():
@@ -207,8 +204,7 @@ def _write_plot(path, curves):
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def main(argv):

@@ -192,10 +192,7 @@ def log_stft(waveform, frame=512, hop=128):
 
 
 def write_spectrogram(path, waveforms):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = results.pyplot()
 
     fig, axes = plt.subplots(1, len(waveforms), figsize=(4 * len(waveforms), 3.2), sharey=True)
     for ax, (title, waveform) in zip(axes, waveforms.items()):
@@ -213,8 +210,7 @@ def write_spectrogram(path, waveforms):
         ax.set_xlabel("seconds")
     axes[0].set_ylabel("kHz")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    results.save_figure(fig, path)
 
 
 def _real_clip(num_samples):
