@@ -108,6 +108,13 @@ def _check(t, m, kind="hsm", alpha=1):
     return t, m, kind, check_int(alpha, "alpha")
 
 
+def _cost(t, m, kind, alpha):
+    """The optimal cost of `kind` from the DP table, after checking the arguments."""
+    t, m, kind, alpha = _check(t, m, kind, alpha)
+    (cost, _, _), budget = _optimum(t, m, kind, alpha)
+    return int(cost[t, budget])
+
+
 def hsm_cost(t, m):
     """The optimal BPTT-HSM cost `Q(t, m)` (1606.03401).
 
@@ -119,9 +126,7 @@ def hsm_cost(t, m):
       The least number of forward evaluations of the core (int) that backpropagates through
       `t` steps storing at most `m` hidden states at once.
     """
-    t, m, kind, alpha = _check(t, m)
-    (cost, _, _), budget = _optimum(t, m, kind, alpha)
-    return int(cost[t, budget])
+    return _cost(t, m, "hsm", None)
 
 
 def ism_cost(t, m, alpha):
@@ -136,9 +141,7 @@ def ism_cost(t, m, alpha):
     Returns:
       The least number of forward evaluations of the core (int).
     """
-    t, m, kind, alpha = _check(t, m, "ism", alpha)
-    (cost, _, _), budget = _optimum(t, m, kind, alpha)
-    return int(cost[t, budget])
+    return _cost(t, m, "ism", alpha)
 
 
 def msm_cost(t, m, alpha):
@@ -152,9 +155,7 @@ def msm_cost(t, m, alpha):
     Returns:
       The least number of forward evaluations of the core (int).
     """
-    t, m, kind, alpha = _check(t, m, "msm", alpha)
-    (cost, _, _), budget = _optimum(t, m, kind, alpha)
-    return int(cost[t, budget])
+    return _cost(t, m, "msm", alpha)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
