@@ -16,8 +16,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from tf_agents.environments import suite_gym, tf_py_environment
 
 from tfgen.rl.a3c import A3C, SharedRMSProp, actor_critic_loss, n_step_returns
+from training.rl import serving_policy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RANDOM_POLICY_RETURN = 22.0  # CartPole's mean episode return under a uniform policy.
@@ -119,17 +121,36 @@ def test_each_learner_has_its_own_environment_and_parameters():
         A3C("CartPole-v1", num_threads=0)
 
 
+def _greedy_returns(a3c, episodes):
+    """Returns of `episodes` CartPole episodes under the served (greedy) policy of `a3c`."""
+    environment = tf_py_environment.TFPyEnvironment(suite_gym.load("CartPole-v1"))
+    policy = serving_policy(a3c)
+    returns = []
+    for _ in range(episodes):
+        time_step, total = environment.reset(), 0.0
+        while not time_step.is_last():
+            time_step = environment.step(policy.action(time_step).action)
+            total += float(time_step.reward)
+        returns.append(total)
+    return returns
+
+
 @pytest.mark.slow
 def test_two_threads_learn_cartpole():
-    """2 actor-learners, 20k frames: the last 5k frames' episodes beat a random policy 3x.
+    """2 actor-learners, 20k frames: the greedy policy beats a random one 4x.
 
-    Measured at this seed (threads make runs differ): 98-140 over three runs.
+    Threads make runs differ. Measured over six runs at this seed, two at a
+    time beside a busy core: greedy returns 162-492 (mean of 10 episodes) and
+    99-158 over the last 5k training frames; one CI run's training episodes
+    averaged 66 there, so those are only required to beat random 2x.
     """
     a3c = A3C("CartPole-v1", num_threads=2, fc_layer_params=(64,), learning_rate=3e-3, seed=0)
     history = a3c.train(20_000)
     assert a3c.frames >= 20_000
     late = [ret for frame, ret in history if frame > 15_000]
-    assert np.mean(late) > 3 * RANDOM_POLICY_RETURN, (np.mean(late), len(late))
+    assert np.mean(late) > 2 * RANDOM_POLICY_RETURN, (np.mean(late), len(late))
+    greedy = _greedy_returns(a3c, episodes=10)
+    assert np.mean(greedy) > 4 * RANDOM_POLICY_RETURN, greedy
 
 
 @pytest.mark.parametrize("kwargs", [{"lstm_size": 8, "t_max": 20}, {"noisy": True}])
