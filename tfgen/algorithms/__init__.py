@@ -5,6 +5,8 @@ BPTT-MSM (arXiv 1606.03401) runs any Keras RNN cell (Keras's own `LSTMCell`,
 2006.07232) runs Keras's `SimpleRNNCell`, `GRUCell` and `LSTMCell` and their sparse
 form, `tfgen.layers.SparseRecurrentCell`. The automated curriculum (arXiv
 1704.03003) is `Exp3S` over a family of tasks with the learning-progress signals.
+Decoupled neural interfaces (arXiv 1608.05343) train a Keras model's layers,
+or a recurrent core beyond its truncation, from synthetic gradients.
 """
 
 from tfgen.algorithms.bptt_msm import (
@@ -35,6 +37,12 @@ from tfgen.algorithms.curriculum import (
     variational_complexity_gain,
     variational_layers,
 )
+from tfgen.algorithms.dni import (
+    DecoupledSequential,
+    Synthesizer,
+    SyntheticGradientTrainer,
+    decoupled_mlp,
+)
 from tfgen.algorithms.snap import (
     OnlineTrainer,
     SnAp,
@@ -47,14 +55,18 @@ from tfgen.algorithms.snap import (
 __all__ = [
     "BPTTMSMModel",
     "CurriculumSampler",
+    "DecoupledSequential",
     "Exp3S",
     "Learner",
     "OnlineTrainer",
     "Policy",
     "Reservoir",
     "SnAp",
+    "Synthesizer",
+    "SyntheticGradientTrainer",
     "TruncatedBPTTTrainer",
     "complexity",
+    "decoupled_mlp",
     "default_loss",
     "dynamics_pattern",
     "gradient_prediction_gain",

@@ -404,8 +404,11 @@ def _build_trainer_variables(cell, readout, optimizer, input_dim):
     if not cell.built:
         cell.build(tf.TensorShape([None, input_dim]))
     if not readout.built:
-        readout.build(tf.TensorShape([None, cell.units]))
-    variables = cell.parameters + readout.trainable_variables
+        readout.build(tf.TensorShape([None, cell.output_size]))
+    sparse = isinstance(cell, SparseRecurrentCell)
+    variables = (
+        cell.parameters if sparse else cell.trainable_variables
+    ) + readout.trainable_variables
     optimizer.build(variables)
     return variables
 
@@ -492,11 +495,12 @@ class TruncatedBPTTTrainer:
         self.truncation = check_int(truncation, "truncation")
         self.variables = _build_trainer_variables(cell, readout, optimizer, input_dim)
         self.rnn = tf.keras.layers.RNN(cell, return_sequences=True, return_state=True)
+        self.state_sizes = [int(size) for size in tf.nest.flatten(cell.state_size)]
         self._train = tf.function(self._train_on_batch, reduce_retracing=True)
 
     def _train_on_batch(self, inputs, targets, mask):
         batch = tf.shape(inputs)[0]
-        states = [tf.zeros([batch, size]) for size in self.cell.state_size]
+        states = [tf.zeros([batch, size]) for size in self.state_sizes]
         total = tf.constant(0.0)
         for start in tf.range(0, tf.shape(inputs)[1], self.truncation):
             window = slice(start, start + self.truncation)
