@@ -18,6 +18,7 @@ from tfgen.algorithms.dni import (
     DecoupledSequential,
     Synthesizer,
     SyntheticGradientTrainer,
+    asynchronous_fit,
     decoupled_mlp,
 )
 from tfgen.algorithms.snap import TruncatedBPTTTrainer
@@ -191,6 +192,43 @@ def test_decoupled_model_saves_and_resumes_keras_natively(tmp_path):
         for a, b in zip(original.get_weights(), restored.get_weights()):
             np.testing.assert_array_equal(a, b)
     loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
+
+
+def _batches(rng, batch_size=32):
+    """Endless batches of a 4-class problem: the class is the argmax of the first 4 inputs."""
+    while True:
+        x = rng.normal(size=(batch_size, 8)).astype("float32")
+        yield x, np.argmax(x[:, :4], -1)
+
+
+def test_asynchronous_fit_trains_every_module_in_its_own_thread():
+    rng = np.random.default_rng(4)
+    model = decoupled_mlp((16, 16), 4, synthesizer_hidden_units=(16,), conditional=True)
+    model.compile(
+        tf.keras.optimizers.Adam(3e-3),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.build((None, 8))
+    before = [v.numpy() for v in model.trainable_variables]
+    losses = asynchronous_fit(model, _batches(rng), 300)
+    assert len(losses) == 300
+    assert np.mean(losses[-30:]) < 0.5 * np.mean(losses[:30]), (losses[:30], losses[-30:])
+    for old, variable in zip(before, model.trainable_variables):
+        assert not np.allclose(old, variable.numpy()), variable.name  # modules and DNIs learn
+    x, y = next(_batches(rng, 512))
+    assert model.evaluate(x, y, verbose=0)[1] > 0.8
+
+
+def test_asynchronous_fit_reports_errors_from_its_threads():
+    model = decoupled_mlp((4,), 2, synthetic_inputs=True)
+    model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="without synthetic_inputs"):
+        asynchronous_fit(model, _batches(np.random.default_rng(0)), 2)
+    model = decoupled_mlp((4,), 2)
+    model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(StopIteration):  # the data ran out in the feeding thread
+        asynchronous_fit(model, iter([next(_batches(np.random.default_rng(0)))] * 3), 5)
 
 
 def _copy_batch(batch_size=8):

@@ -41,6 +41,7 @@ from tfgen.algorithms.dni import (
     DecoupledSequential,
     Synthesizer,
     SyntheticGradientTrainer,
+    asynchronous_fit,
     decoupled_mlp,
 )
 from tfgen.algorithms.snap import (
@@ -65,6 +66,7 @@ __all__ = [
     "Synthesizer",
     "SyntheticGradientTrainer",
     "TruncatedBPTTTrainer",
+    "asynchronous_fit",
     "complexity",
     "decoupled_mlp",
     "default_loss",

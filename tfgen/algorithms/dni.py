@@ -19,9 +19,15 @@ not wait for the modules below either.
 - `DecoupledSequential`: a Keras `Model` of layers with a DNI at chosen layer
   boundaries; its `train_step` applies the decoupled updates, so `fit` trains
   it. `decoupled_mlp` builds the paper's fully connected network (Sec. 3.2).
+- `asynchronous_fit`: the same model trained with one thread per module,
+  each updating as soon as its input arrives (the paper's asynchrony).
 - `SyntheticGradientTrainer`: truncated BPTT of a Keras RNN cell with a
   synthetic gradient for the future beyond each truncation (Sec. 3.1).
 """
+
+import functools
+import queue
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -306,6 +312,178 @@ class DecoupledSequential(tf.keras.Model):
             synthetic_inputs=self.synthetic_inputs,
             input_synthesizer_hidden_units=self.input_synthesizer_hidden_units,
         )
+
+
+class _ModuleWorker:
+    """Module i of a `DecoupledSequential` with its DNI and its own optimizer, for one thread."""
+
+    def __init__(self, model, index):
+        self.model, self.index = model, index
+        self.module = model.modules[index]
+        self.last = index == len(model.modules) - 1
+        self.synthesizer = None if self.last else model.gradient_synthesizers[index]
+        config = tf.keras.optimizers.serialize(model.optimizer)
+        self.optimizer = tf.keras.optimizers.deserialize(config)
+        own = [] if self.last else self.synthesizer.trainable_variables
+        self.optimizer.build(self.module.trainable_variables + own)
+        self.stored, self.losses = {}, []
+        self.forward = tf.function(self._forward)
+        self.regress = tf.function(self._regress)
+
+    def _forward(self, inputs, y, context):
+        """Forward, own update (Eq. 1, or the loss at the top), and the gradient sent down."""
+        batch = tf.cast(tf.shape(inputs)[0], tf.float32)
+        variables = self.module.trainable_variables
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = self.module(inputs, training=True)
+            if self.last:
+                objective = self.model.compute_loss(y=y, y_pred=outputs)
+            else:
+                synthetic = self.synthesizer(tf.stop_gradient(outputs), context)
+                objective = tf.reduce_sum(outputs * tf.stop_gradient(synthetic)) / batch
+        *grads, down = tape.gradient(objective, variables + [inputs])
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return outputs, batch * down, objective
+
+    def _regress(self, outputs, context, target):
+        """One L2 step of this module's DNI toward the gradient module i+1 sent back."""
+        variables = self.synthesizer.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = _squared_error(self.synthesizer(outputs, context), target)
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    def run(self, steps, inbox, outbox, gradients_in, gradients_out):
+        """Processes `steps` batches; trains the DNI whenever a target has come back."""
+        for _ in range(steps):
+            step, inputs, y, context = inbox.get()
+            outputs, down, objective = self.forward(inputs, y, context)
+            if outbox is not None:
+                self.stored[step] = (outputs, context)
+                outbox.put((step, outputs, y, context))
+            if gradients_out is not None:
+                gradients_out.put((step, down))
+            if self.last:
+                self.losses.append(float(objective))
+            self._drain(gradients_in, block=False)
+        while self.stored:
+            self._drain(gradients_in, block=True)
+
+    def _drain(self, gradients_in, block):
+        item = None if gradients_in is None else gradients_in.get(block)
+        while item is not None:
+            step, target = item
+            outputs, context = self.stored.pop(step)
+            self.regress(outputs, context, target)
+            item = gradients_in.get(block=False)
+
+
+class _Stopped(Exception):
+    """Raised in a thread waiting on a `_Channel` once another thread has failed."""
+
+
+class _Channel:
+    """A queue whose blocking `get` and `put` give up once `stop` is set."""
+
+    def __init__(self, stop, maxsize=0):
+        self.queue, self.stop = queue.Queue(maxsize), stop
+
+    def put(self, item):
+        while True:
+            try:
+                return self.queue.put(item, timeout=0.05)
+            except queue.Full:
+                self._check()
+
+    def get(self, block=True):
+        """The next item; None at once when empty and not `block`."""
+        while True:
+            try:
+                return self.queue.get(timeout=0.05) if block else self.queue.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return None
+                self._check()
+
+    def _check(self):
+        if self.stop.is_set():
+            raise _Stopped()
+
+
+def asynchronous_fit(model, batches, steps, queue_size=2):
+    """Trains a `DecoupledSequential` with each module in its own thread (1608.05343 Sec. 3.2).
+
+    Module i takes batch b's input from module i-1 (or the data) through a
+    queue, updates itself at once from its DNI (Eq. 1), passes its output up
+    and the gradient its DNI implies at its input down, and trains its DNI
+    on the gradients module i+1 sends back, whenever they arrive. So no
+    module waits for a backward pass: while module 2 works on batch b,
+    module 1 can be on batch b+1. Each module keeps its own copy of the
+    model's optimizer. Synthetic inputs are not used here (the forward pass
+    stays a pipeline).
+
+    Args:
+      model: a compiled `DecoupledSequential` without `synthetic_inputs`.
+      batches: an iterator of `(x, y)` batches.
+      steps: batches to train on.
+      queue_size: batches a module may run ahead of the one above it.
+
+    Returns:
+      The top module's loss on each of the `steps` batches, in order.
+    """
+    if model.synthetic_inputs:
+        raise ValueError("asynchronous_fit: expected a model without synthetic_inputs, got one.")
+    steps = check_int(steps, "steps")
+    first_x, first_y = next(batches)
+    if not model.built:
+        model.build(first_x.shape)
+    workers = [_ModuleWorker(model, i) for i in range(len(model.modules))]
+    stop = threading.Event()
+    inboxes = [_Channel(stop, queue_size) for _ in workers]
+    downs = [_Channel(stop) for _ in workers[1:]]
+
+    def feed():
+        x, y = first_x, first_y
+        for step in range(steps):
+            if step:
+                x, y = next(batches)
+            y = tf.convert_to_tensor(y)
+            inboxes[0].put((step, tf.convert_to_tensor(x), y, model._context(y)))
+
+    def run(i, worker):
+        top = i + 1 == len(workers)
+        worker.run(
+            steps,
+            inboxes[i],
+            None if top else inboxes[i + 1],
+            None if top else downs[i],
+            downs[i - 1] if i else None,
+        )
+
+    _run_threads([feed] + [functools.partial(run, i, w) for i, w in enumerate(workers)], stop)
+    return workers[-1].losses
+
+
+def _run_threads(targets, stop):
+    """Runs each callable in a thread; on an error sets `stop`, joins all, and re-raises it."""
+    errors = []
+
+    def guarded(target):
+        try:
+            target()
+        except _Stopped:
+            pass
+        except Exception as error:  # noqa: BLE001  (re-raised in the caller's thread)
+            errors.append(error)
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def decoupled_mlp(
