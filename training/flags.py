@@ -2,6 +2,7 @@
 
 from absl import flags
 
+from tfgen.algorithms import curriculum
 from training import strategies
 
 FLAGS = flags.FLAGS
@@ -51,5 +52,14 @@ def define_flags():
     )
     flags.DEFINE_integer(
         "threads", 1, "Agents: actor-learner threads; --steps counts environment frames."
+    )
+    flags.DEFINE_enum(
+        "curriculum",
+        None,
+        list(curriculum.SIGNALS) + [curriculum.UNIFORM],
+        "Models: train on the repeat-copy curriculum of arXiv 1704.03003 (one task per "
+        "sequence length and number of repeats; --dataset_options max_len, max_repeats, "
+        "num_bits), each batch's task chosen by Exp3.S rewarded by this learning-progress "
+        "signal, or uniformly; default: an ordinary run on --dataset.",
     )
     flags.mark_flags_as_required(["model", "model_dir"])
