@@ -15,10 +15,10 @@ import tensorflow as tf
 from tests.test_case import run_layer_test
 from tfgen import data
 from tfgen.algorithms.dni import (
+    AsynchronousTrainer,
     DecoupledSequential,
     Synthesizer,
     SyntheticGradientTrainer,
-    asynchronous_fit,
     decoupled_mlp,
 )
 from tfgen.algorithms.snap import TruncatedBPTTTrainer
@@ -201,7 +201,7 @@ def _batches(rng, batch_size=32):
         yield x, np.argmax(x[:, :4], -1)
 
 
-def test_asynchronous_fit_trains_every_module_in_its_own_thread():
+def test_asynchronous_trainer_trains_every_module_in_its_own_thread():
     rng = np.random.default_rng(4)
     model = decoupled_mlp((16, 16), 4, synthesizer_hidden_units=(16,), conditional=True)
     model.compile(
@@ -211,8 +211,13 @@ def test_asynchronous_fit_trains_every_module_in_its_own_thread():
     )
     model.build((None, 8))
     before = [v.numpy() for v in model.trainable_variables]
-    losses = asynchronous_fit(model, _batches(rng), 300)
-    assert len(losses) == 300
+    trainer = AsynchronousTrainer(model)
+    first = trainer.train(_batches(rng), 150)
+    history = trainer.train(_batches(rng), 150)  # the modules' optimizers carry on
+    losses = first["loss"] + history["loss"]
+    assert len(losses) == 300 and len(history["busy_seconds"]) == 3
+    assert all(seconds > 0 for seconds in history["busy_seconds"])
+    assert int(trainer.workers[0].optimizer.iterations.numpy()) > 300  # updates and DNI steps
     assert np.mean(losses[-30:]) < 0.5 * np.mean(losses[:30]), (losses[:30], losses[-30:])
     for old, variable in zip(before, model.trainable_variables):
         assert not np.allclose(old, variable.numpy()), variable.name  # modules and DNIs learn
@@ -220,15 +225,29 @@ def test_asynchronous_fit_trains_every_module_in_its_own_thread():
     assert model.evaluate(x, y, verbose=0)[1] > 0.8
 
 
-def test_asynchronous_fit_reports_errors_from_its_threads():
+def test_asynchronous_trainer_runs_module_by_module_in_one_thread():
+    rng = np.random.default_rng(5)
+    model = decoupled_mlp((16, 16), 4, synthesizer_hidden_units=(16,), conditional=True)
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.build((None, 8))
+    trainer = AsynchronousTrainer(model)
+    losses = trainer.train(_batches(rng), 200, threaded=False)["loss"]
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    assert not any(worker.stored for worker in trainer.workers)  # every target answered
+
+
+def test_asynchronous_trainer_reports_errors_from_its_threads():
     model = decoupled_mlp((4,), 2, synthetic_inputs=True)
-    model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match="without synthetic_inputs"):
-        asynchronous_fit(model, _batches(np.random.default_rng(0)), 2)
+        AsynchronousTrainer(model)
     model = decoupled_mlp((4,), 2)
     model.compile("sgd", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="expected a built model"):
+        AsynchronousTrainer(model)
+    model.build((None, 8))
+    batch = next(_batches(np.random.default_rng(0)))
     with pytest.raises(StopIteration):  # the data ran out in the feeding thread
-        asynchronous_fit(model, iter([next(_batches(np.random.default_rng(0)))] * 3), 5)
+        AsynchronousTrainer(model).train(iter([batch] * 3), 5)
 
 
 def _copy_batch(batch_size=8):

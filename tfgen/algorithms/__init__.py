@@ -38,10 +38,10 @@ from tfgen.algorithms.curriculum import (
     variational_layers,
 )
 from tfgen.algorithms.dni import (
+    AsynchronousTrainer,
     DecoupledSequential,
     Synthesizer,
     SyntheticGradientTrainer,
-    asynchronous_fit,
     decoupled_mlp,
 )
 from tfgen.algorithms.snap import (
@@ -54,6 +54,7 @@ from tfgen.algorithms.snap import (
 )
 
 __all__ = [
+    "AsynchronousTrainer",
     "BPTTMSMModel",
     "CurriculumSampler",
     "DecoupledSequential",
@@ -66,7 +67,6 @@ __all__ = [
     "Synthesizer",
     "SyntheticGradientTrainer",
     "TruncatedBPTTTrainer",
-    "asynchronous_fit",
     "complexity",
     "decoupled_mlp",
     "default_loss",

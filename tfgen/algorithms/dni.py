@@ -19,7 +19,7 @@ not wait for the modules below either.
 - `DecoupledSequential`: a Keras `Model` of layers with a DNI at chosen layer
   boundaries; its `train_step` applies the decoupled updates, so `fit` trains
   it. `decoupled_mlp` builds the paper's fully connected network (Sec. 3.2).
-- `asynchronous_fit`: the same model trained with one thread per module,
+- `AsynchronousTrainer`: the same model trained with one thread per module,
   each updating as soon as its input arrives (the paper's asynchrony).
 - `SyntheticGradientTrainer`: truncated BPTT of a Keras RNN cell with a
   synthetic gradient for the future beyond each truncation (Sec. 3.1).
@@ -28,12 +28,14 @@ not wait for the modules below either.
 import functools
 import queue
 import threading
+import time
 
 import numpy as np
 import tensorflow as tf
 
 from tfgen.algorithms.snap import TruncatedBPTTTrainer, sigmoid_cross_entropy
 from tfgen.checks import check_int
+from tfgen.threads import run_threads
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -326,7 +328,7 @@ class _ModuleWorker:
         self.optimizer = tf.keras.optimizers.deserialize(config)
         own = [] if self.last else self.synthesizer.trainable_variables
         self.optimizer.build(self.module.trainable_variables + own)
-        self.stored, self.losses = {}, []
+        self.stored, self.losses, self.busy = {}, [], 0.0
         self.forward = tf.function(self._forward)
         self.regress = tf.function(self._regress)
 
@@ -353,28 +355,45 @@ class _ModuleWorker:
             loss = _squared_error(self.synthesizer(outputs, context), target)
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
-    def run(self, steps, inbox, outbox, gradients_in, gradients_out):
-        """Processes `steps` batches; trains the DNI whenever a target has come back."""
-        for _ in range(steps):
-            step, inputs, y, context = inbox.get()
-            outputs, down, objective = self.forward(inputs, y, context)
-            if outbox is not None:
-                self.stored[step] = (outputs, context)
-                outbox.put((step, outputs, y, context))
-            if gradients_out is not None:
-                gradients_out.put((step, down))
-            if self.last:
-                self.losses.append(float(objective))
-            self._drain(gradients_in, block=False)
+    def connect(self, inbox, outbox, gradients_in, gradients_out):
+        """Sets the channels of one `train` call (None where there is no neighbour)."""
+        self.inbox, self.outbox = inbox, outbox
+        self.gradients_in, self.gradients_out = gradients_in, gradients_out
+        self.losses, self.busy = [], 0.0
+
+    def step(self):
+        """Processes the next batch; trains the DNI on any targets that have come back."""
+        step, inputs, y, context = self.inbox.get()
+        start = time.perf_counter()
+        outputs, down, objective = self.forward(inputs, y, context)
+        self.busy += time.perf_counter() - start
+        if self.outbox is not None:
+            self.stored[step] = (outputs, context)
+            self.outbox.put((step, outputs, y, context))
+        if self.gradients_out is not None:
+            self.gradients_out.put((step, down))
+        if self.last:
+            self.losses.append(float(objective))
+        self._drain(self.gradients_in, block=False)
+
+    def finish(self):
+        """Waits for the targets of every batch still unanswered and trains the DNI on them."""
         while self.stored:
-            self._drain(gradients_in, block=True)
+            self._drain(self.gradients_in, block=True)
+
+    def run(self, steps):
+        for _ in range(steps):
+            self.step()
+        self.finish()
 
     def _drain(self, gradients_in, block):
         item = None if gradients_in is None else gradients_in.get(block)
         while item is not None:
             step, target = item
             outputs, context = self.stored.pop(step)
+            start = time.perf_counter()
             self.regress(outputs, context, target)
+            self.busy += time.perf_counter() - start
             item = gradients_in.get(block=False)
 
 
@@ -410,7 +429,7 @@ class _Channel:
             raise _Stopped()
 
 
-def asynchronous_fit(model, batches, steps, queue_size=2):
+class AsynchronousTrainer:
     """Trains a `DecoupledSequential` with each module in its own thread (1608.05343 Sec. 3.2).
 
     Module i takes batch b's input from module i-1 (or the data) through a
@@ -419,71 +438,86 @@ def asynchronous_fit(model, batches, steps, queue_size=2):
     on the gradients module i+1 sends back, whenever they arrive. So no
     module waits for a backward pass: while module 2 works on batch b,
     module 1 can be on batch b+1. Each module keeps its own copy of the
-    model's optimizer. Synthetic inputs are not used here (the forward pass
-    stays a pipeline).
+    model's optimizer (kept across `train` calls). Synthetic inputs are not
+    used here (the forward pass stays a pipeline).
 
     Args:
-      model: a compiled `DecoupledSequential` without `synthetic_inputs`.
-      batches: an iterator of `(x, y)` batches.
-      steps: batches to train on.
+      model: a built, compiled `DecoupledSequential` without `synthetic_inputs`.
       queue_size: batches a module may run ahead of the one above it.
 
-    Returns:
-      The top module's loss on each of the `steps` batches, in order.
+    Example:
+
+    ```python
+    model = decoupled_mlp((256, 256), 10, conditional=True)
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.build((None, 28, 28, 1))
+    history = AsynchronousTrainer(model).train(dataset.as_numpy_iterator(), steps=1000)
+    ```
     """
-    if model.synthetic_inputs:
-        raise ValueError("asynchronous_fit: expected a model without synthetic_inputs, got one.")
-    steps = check_int(steps, "steps")
-    first_x, first_y = next(batches)
-    if not model.built:
-        model.build(first_x.shape)
-    workers = [_ModuleWorker(model, i) for i in range(len(model.modules))]
-    stop = threading.Event()
-    inboxes = [_Channel(stop, queue_size) for _ in workers]
-    downs = [_Channel(stop) for _ in workers[1:]]
 
-    def feed():
-        x, y = first_x, first_y
-        for step in range(steps):
-            if step:
-                x, y = next(batches)
+    def __init__(self, model, queue_size=2):
+        if model.synthetic_inputs:
+            raise ValueError(
+                "AsynchronousTrainer: expected a model without synthetic_inputs, got one."
+            )
+        if not model.built:
+            raise ValueError(
+                "AsynchronousTrainer: expected a built model (call model.build(input_shape)), "
+                "got an unbuilt one."
+            )
+        self.model, self.queue_size = model, check_int(queue_size, "queue_size")
+        self.workers = [_ModuleWorker(model, i) for i in range(len(model.modules))]
+
+    def train(self, batches, steps, threaded=True):
+        """Trains on `steps` batches of `batches`, an iterator of `(x, y)`.
+
+        Args:
+          batches: an iterator of `(x, y)` batches.
+          steps: number of batches.
+          threaded: False runs the same module updates one after another in
+            the calling thread (the baseline of equal work, each module's
+            time then uncontended).
+
+        Returns:
+          A dict: `"loss"`, the top module's loss on each of the `steps`
+          batches in order; `"busy_seconds"`, each module's time in its own
+          computation during this call.
+        """
+        steps, workers = check_int(steps, "steps"), self.workers
+        stop = threading.Event()
+        inboxes = [_Channel(stop, self.queue_size if threaded else 0) for _ in workers]
+        downs = [_Channel(stop) for _ in workers[1:]]
+        for i, worker in enumerate(workers):
+            top = i + 1 == len(workers)
+            worker.connect(
+                inboxes[i],
+                None if top else inboxes[i + 1],
+                None if top else downs[i],
+                downs[i - 1] if i else None,
+            )
+
+        def feed(step):
+            x, y = next(batches)
             y = tf.convert_to_tensor(y)
-            inboxes[0].put((step, tf.convert_to_tensor(x), y, model._context(y)))
+            inboxes[0].put((step, tf.convert_to_tensor(x), y, self.model._context(y)))
 
-    def run(i, worker):
-        top = i + 1 == len(workers)
-        worker.run(
-            steps,
-            inboxes[i],
-            None if top else inboxes[i + 1],
-            None if top else downs[i],
-            downs[i - 1] if i else None,
-        )
+        if threaded:
+            feeder = functools.partial(_each, feed, range(steps))
+            runs = [functools.partial(worker.run, steps) for worker in workers]
+            run_threads([feeder, *runs], on_error=stop.set, quiet=(_Stopped,))
+        else:
+            for step in range(steps):
+                feed(step)
+                for worker in workers:
+                    worker.step()
+            for worker in workers:
+                worker.finish()
+        return {"loss": workers[-1].losses, "busy_seconds": [w.busy for w in workers]}
 
-    _run_threads([feed] + [functools.partial(run, i, w) for i, w in enumerate(workers)], stop)
-    return workers[-1].losses
 
-
-def _run_threads(targets, stop):
-    """Runs each callable in a thread; on an error sets `stop`, joins all, and re-raises it."""
-    errors = []
-
-    def guarded(target):
-        try:
-            target()
-        except _Stopped:
-            pass
-        except Exception as error:  # noqa: BLE001  (re-raised in the caller's thread)
-            errors.append(error)
-            stop.set()
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+def _each(function, values):
+    for value in values:
+        function(value)
 
 
 def decoupled_mlp(

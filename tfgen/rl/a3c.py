@@ -28,6 +28,7 @@ at `LAST` steps, so one loss serves A3C and the synchronous `A2CAgent`.
 """
 
 import contextlib
+import functools
 import threading
 
 import numpy as np
@@ -39,6 +40,7 @@ from tf_agents.trajectories import time_step as ts
 
 from tfgen import registry
 from tfgen.rl.networks import NoisyActorCriticNetwork
+from tfgen.threads import run_threads
 
 __all__ = [
     "A3C",
@@ -585,27 +587,13 @@ class A3C:
           `history`, `[(frame, episode return), ...]`.
         """
         self._on_episode, self._total, self.stopped = on_episode, frames, False
-        errors = []
-
-        def run(learner):
-            try:
-                learner.run(frames)
-            except Exception as error:  # noqa: BLE001  (re-raised in the caller's thread)
-                errors.append(error)
-                self.stopped = True
-
-        threads = [
-            threading.Thread(
-                target=run, args=(learner,), daemon=True, name=f"a3c-learner-{learner.index}"
-            )
-            for learner in self.learners
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
+        run_threads(
+            [
+                (f"a3c-learner-{learner.index}", functools.partial(learner.run, frames))
+                for learner in self.learners
+            ],
+            on_error=lambda: setattr(self, "stopped", True),
+        )
         return self.history
 
     def policy(self, noisy=None):
