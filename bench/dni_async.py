@@ -34,9 +34,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from bench import results
-from tfgen import data
-from tfgen.algorithms.dni import AsynchronousTrainer, decoupled_mlp
+from bench import mnist_mlp, results
+from tfgen.algorithms.dni import AsynchronousTrainer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("depths", ["2", "4", "6"], "Numbers of hidden layers (modules: one more).")
@@ -52,29 +51,6 @@ SCHEDULES = ("backprop", "DNI, lock step", "DNI, module by module", "DNI, asynch
 THREADED = {"DNI, module by module": False, "DNI, asynchronous": True}
 
 
-def _mnist(split):
-    batch = next(iter(data.load("mnist", split, view="grey").batch(10_000)))
-    return batch["image"].numpy().astype("float32") / 255.0, batch["label"].numpy()
-
-
-def _model(depth, schedule):
-    tf.keras.utils.set_random_seed(FLAGS.seed)
-    model = decoupled_mlp(
-        (FLAGS.units,) * depth,
-        10,
-        synthesizer_hidden_units=(FLAGS.synthesizer_units,),
-        conditional=True,
-    )
-    if schedule == "backprop":
-        model = tf.keras.Sequential([module.layers[0] for module in model.modules])
-    model.compile(
-        tf.keras.optimizers.Adam(FLAGS.learning_rate),
-        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
-
-
 def _dataset(train):
     dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=FLAGS.seed)
     return dataset.repeat().batch(FLAGS.batch_size, drop_remainder=True)
@@ -82,7 +58,14 @@ def _dataset(train):
 
 def _run(depth, schedule, train, test):
     """Trains one schedule; returns (ms per timed batch, busy seconds per module, accuracy)."""
-    model, dataset = _model(depth, schedule), _dataset(train)
+    options = dict(synthesizer_hidden_units=(FLAGS.synthesizer_units,), conditional=True)
+    model = mnist_mlp.network(
+        (FLAGS.units,) * depth,
+        FLAGS.learning_rate,
+        FLAGS.seed,
+        None if schedule == "backprop" else options,
+    )
+    dataset = _dataset(train)
     if schedule in THREADED:
         model.build((None, 28, 28, 1))
         trainer, batches = AsynchronousTrainer(model), dataset.as_numpy_iterator()
@@ -129,7 +112,7 @@ def main(argv):
     del argv
     results.tiny_defaults(depths=["1"], units=16, synthesizer_units=8, steps=6, warmup=2)
     wall = time.perf_counter()
-    train, test = _mnist("train"), _mnist("test")
+    train, test = mnist_mlp.mnist("train"), mnist_mlp.mnist("test")
     rows = _rows(train, test)
     kind = "`--tiny` smoke run, measures nothing" if FLAGS.tiny else "Asynchronous DNI updates"
     text = (

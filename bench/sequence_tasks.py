@@ -1,11 +1,14 @@
-"""Shared by the recurrent-core benches (ACT, Grid LSTM, Associative LSTM): training under a cap.
+"""Shared by the recurrent-core benches (ACT, Grid LSTM, Associative LSTM, SnAp, DNI).
 
 Each bench trains `SequenceTaskModel`s from `tfgen.registry` on `tfgen.data`
 tasks with `train`, which scores one fixed batch of test examples along the
 way (a learning curve); `matched_units` sizes a baseline to the parameter
 count of the model it is compared with; `ngram_bits_per_char` gives the
-unigram and bigram baselines of character modelling.
+unigram and bigram baselines of character modelling; `length_curriculum`
+trains a sequence trainer on a task whose length grows as it is learnt.
 """
+
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -83,6 +86,60 @@ def train(
     curve = TestCurve(every, lambda: evaluate(score, test))
     model.fit(train_data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[limit, curve])
     return model, limit, curve.curve
+
+
+def growing_stream(dataset, batch_size, seed, **options):
+    """`stream(length, level)` for `length_curriculum`: `dataset` batches with `max_len=length`."""
+
+    def stream(length, level):
+        return iter(
+            data.load(
+                dataset,
+                "train",
+                batch_size=batch_size,
+                seed=seed * 1000 + level,
+                max_len=length,
+                **options,
+            )
+        )
+
+    return stream
+
+
+def length_curriculum(trainer, stream, batches, patience, threshold):
+    """Trains `trainer` for `batches` batches on lengths that grow as they are learnt.
+
+    The length L starts at 1 and grows by one once the mean loss of the last
+    `patience` batches at this length is under `threshold` bits per target
+    bit (the protocol of 2006.07232 Sec. 5 and 1608.05343 Sec. 3.1).
+
+    Args:
+      trainer: has `train_on_batch(inputs, targets, mask)` -> (summed loss in
+        nats, number of target steps), as the trainers of `tfgen.algorithms`.
+      stream: `stream(length, level)` -> an iterator of batches (dicts of
+        `inputs`, `targets` `[batch, T, ...]` and `mask` `[batch, T]`) of
+        sequences up to `length`; `level` counts the lengths so far (a seed).
+      batches, patience, threshold: as above.
+
+    Returns:
+      (int array `[batches, 2]` of (data steps seen, L) after each batch,
+      seconds of training).
+    """
+    length, level, batch_stream = 1, 0, stream(1, 0)
+    recent, seen, curve = [], 0, []
+    start = time.perf_counter()
+    for _ in range(batches):
+        batch = next(batch_stream)
+        total, count = trainer.train_on_batch(batch["inputs"], batch["targets"], batch["mask"])
+        bits_per_step = int(np.prod(batch["targets"].shape[2:]))
+        recent.append(float(total / (count * bits_per_step)) / np.log(2.0))
+        seen += int(np.prod(batch["mask"].shape))
+        # 2006.07232 Sec. 5, 1608.05343 Sec. 3.1: L grows once it is learnt well enough.
+        if len(recent) >= patience and np.mean(recent[-patience:]) < threshold:
+            length, level, recent = length + 1, level + 1, []
+            batch_stream = stream(length, level)
+        curve.append((seen, length))
+    return np.array(curve), time.perf_counter() - start
 
 
 def param_count(model):

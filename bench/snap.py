@@ -35,8 +35,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from bench import results
-from tfgen import data
+from bench import results, sequence_tasks
 from tfgen.algorithms.snap import OnlineTrainer, SnAp, TruncatedBPTTTrainer, snap_pattern
 from tfgen.layers import SparseRecurrentCell
 
@@ -147,19 +146,6 @@ def cost_rows():
     return memory, speed
 
 
-def _copy_stream(length, level):
-    return iter(
-        data.load(
-            "copy",
-            "train",
-            batch_size=FLAGS.copy_batch_size,
-            seed=FLAGS.seed * 1000 + level,
-            num_bits=1,
-            max_len=length,
-        )
-    )
-
-
 def _trainer(method):
     cell = _cell(FLAGS.copy_units, FLAGS.copy_sparsity)
     tf.keras.utils.set_random_seed(FLAGS.seed)
@@ -173,20 +159,10 @@ def _trainer(method):
 
 def curriculum(method):
     """Runs `--batches` copy batches; returns (data steps seen, L) after each batch, seconds."""
-    trainer, length, level = _trainer(method), 1, 0
-    stream, recent, seen, curve = _copy_stream(1, 0), [], 0, []
-    start = time.perf_counter()
-    for _ in range(FLAGS.batches):
-        batch = next(stream)
-        total, count = trainer.train_on_batch(batch["inputs"], batch["targets"], batch["mask"])
-        recent.append(float(total / count) / np.log(2.0))
-        seen += int(np.prod(batch["mask"].shape))
-        # 2006.07232 Sec. 5: the length grows once the loss is low enough at this length.
-        if len(recent) >= FLAGS.patience and np.mean(recent[-FLAGS.patience :]) < FLAGS.threshold:
-            length, level, recent = length + 1, level + 1, []
-            stream = _copy_stream(length, level)
-        curve.append((seen, length))
-    return np.array(curve), time.perf_counter() - start
+    stream = sequence_tasks.growing_stream("copy", FLAGS.copy_batch_size, FLAGS.seed, num_bits=1)
+    return sequence_tasks.length_curriculum(
+        _trainer(method), stream, FLAGS.batches, FLAGS.patience, FLAGS.threshold
+    )
 
 
 def _write_plot(path, curves):
