@@ -19,9 +19,11 @@ repeated `load` calls are cheap.
   `copy`, `repeat_copy` (NTM), `episodic_copy`, `xml`, `variable_assignment`
   (Associative LSTM) (`tfgen.data.algorithmic`): seeded endless streams.
 - `audio` (`tfgen.data.audio`): generated 16 kHz tones, chirps and notes.
+- `moving_digits` (`tfgen.data.moving_digits`): seeded Moving-MNIST clips, two
+  `mnist` digits bouncing in a 64x64 frame, 20 frames (10 given, 10 predicted).
 """
 
-from tfgen.data import algorithmic, audio, digits, mnist, text  # noqa: F401  (registers)
+from tfgen.data import algorithmic, audio, digits, mnist, moving_digits, text  # noqa: F401
 from tfgen.data._common import DatasetInfo, info, load, names
 
 __all__ = ["DatasetInfo", "info", "load", "names"]
