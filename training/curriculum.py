@@ -132,21 +132,6 @@ class _TaskStream:
         return next(self._iterator)
 
 
-class _LossRecorder(curriculum.Learner):
-    """A `Learner` keeping the training loss of its last step (`last_loss`) for the logs."""
-
-    def __init__(self, model, jit_compile):
-        super().__init__(model, jit_compile=jit_compile)
-        train_step = self.step
-
-        def step(batch):
-            outputs = train_step(batch)
-            self.last_loss = float(outputs["loss"])
-            return outputs
-
-        self.step = step
-
-
 def train_curriculum(
     model_name,
     signal,
@@ -215,7 +200,7 @@ def train_curriculum(
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     names, datasets = curriculum.repeat_copy_tasks(batch_size=batch_size, seed=seed, **options)
     streams = [_TaskStream(dataset) for dataset in datasets]
-    learner = _LossRecorder(model, jit_compile)
+    learner = curriculum.Learner(model, jit_compile=jit_compile)
     # Raises now, before anything is written, for a complexity signal without NoisyDense layers.
     sampler = curriculum.CurriculumSampler(learner, streams, signal, seed=seed)
     run.write_config(
@@ -342,11 +327,12 @@ def _train(sampler, streams, record, names, run, manager, start, steps, every, v
         if "reward" in info:
             record["gains"].append(info["gain"])
             record["rewards"].append(info["reward"])
-        _summarise(writer, step, learner.last_loss, info, names)
+        loss = float(learner.last_loss.numpy())
+        _summarise(writer, step, loss, info, names)
         progbar.update(
             step,
             [
-                ("loss", learner.last_loss),
+                ("loss", loss),
                 ("task", info["task"]),
                 ("p_target", info["probabilities"][-1]),
             ],

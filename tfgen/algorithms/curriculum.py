@@ -278,6 +278,8 @@ class Learner:
     Attributes:
       bayesian: whether the model has variational (`NoisyDense`) layers, so
         that the complexity signals apply.
+      last_loss: a scalar variable, the loss of the latest `step`'s batch
+        (before its update), for logging.
     """
 
     def __init__(self, model, loss_fn=None, optimizer=None, jit_compile=False):
@@ -287,6 +289,7 @@ class Learner:
         if self.optimizer is None:
             raise ValueError("optimizer: expected one, or a compiled model; got neither.")
         self.bayesian = bool(variational_layers(model))
+        self.last_loss = tf.Variable(np.nan, dtype=tf.float32, trainable=False)
         self.loss = tf.function(self._loss, jit_compile=jit_compile)
         self.step = tf.function(self._step, jit_compile=jit_compile)
         self.complexity = tf.function(lambda: complexity(model), jit_compile=jit_compile)
@@ -306,6 +309,7 @@ class Learner:
             loss = self.loss_fn(self.model, batch)
             kl = complexity(self.model) if self.bayesian else None
         grads = tape.gradient(loss, variables)
+        self.last_loss.assign(tf.cast(loss, tf.float32))
         out = {"loss": loss, "grad_sq_norm": _dot(grads, grads)}
         if self.bayesian:
             out.update(complexity=kl, complexity_dot=_dot(tape.gradient(kl, variables), grads))
