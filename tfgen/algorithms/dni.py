@@ -117,6 +117,12 @@ class Synthesizer(tf.keras.layers.Layer):
         )
 
 
+def _module_objective(outputs, synthetic):
+    """1608.05343 Eq. 1: `<h_i, g^_i> / B` with `g^_i` held fixed; its gradient is the update."""
+    batch = tf.cast(tf.shape(outputs)[0], outputs.dtype)
+    return tf.reduce_sum(outputs * tf.stop_gradient(synthetic)) / batch
+
+
 def _squared_error(prediction, target):
     """Mean over the batch of the summed squared error (the DNI's L2 regression loss)."""
     axes = tf.range(1, tf.rank(prediction))
@@ -273,10 +279,7 @@ class DecoupledSequential(tf.keras.Model):
             loss = self.compute_loss(x, y, outputs[-1], sample_weight)
             # 1608.05343 Eq. 1: module i learns from <h_i, g^_i>, g^_i held fixed.
             surrogate = loss + tf.add_n(
-                [
-                    tf.reduce_sum(h * tf.stop_gradient(g)) / batch
-                    for h, g in zip(outputs, predictions)
-                ]
+                [_module_objective(h, g) for h, g in zip(outputs, predictions)]
             )
         module_variables = [v for m in self.modules for v in m.trainable_variables]
         gradients = tape.gradient(surrogate, module_variables)
@@ -343,7 +346,7 @@ class _ModuleWorker:
                 objective = self.model.compute_loss(y=y, y_pred=outputs)
             else:
                 synthetic = self.synthesizer(tf.stop_gradient(outputs), context)
-                objective = tf.reduce_sum(outputs * tf.stop_gradient(synthetic)) / batch
+                objective = _module_objective(outputs, synthetic)
         *grads, down = tape.gradient(objective, variables + [inputs])
         self.optimizer.apply_gradients(zip(grads, variables))
         return outputs, batch * down, objective
