@@ -64,6 +64,20 @@ GOLDENS = {
             "digits",
             _BINARY_DIGITS,
         ),
+        Golden(
+            "vpn",
+            {
+                "conditioning_frames": 1,
+                "filters": 4,
+                "first_kernel_size": 3,
+                "encoder_dilation_rates": [1, 2],
+                "lstm_filters": 4,
+                "decoder_layers": 1,
+            },
+            "moving_digits",
+            {"frame_size": 29, "num_frames": 3, "num_digits": 1},
+            {"num_frames": 1},
+        ),
         Golden("wavenet", {**TINY_WAVENET, "local_conditioning": True}, "audio", AUDIO),
         Golden(
             "parallel_wavenet",
@@ -160,6 +174,19 @@ GOLDENS = {
             {"units": 4, "num_copies": 2},
             "episodic_copy",
             {"num_chars": 3, "max_len": 3, "min_pause": 1, "max_pause": 2},
+        ),
+        Golden(
+            "bytenet_lm",
+            {"hidden_units": 4, "dilation_rates": [1, 2], "num_sets": 1},
+            "text",
+            {"seq_len": 8},
+            {"length": 5},
+        ),
+        Golden(
+            "bytenet_translate",
+            {"hidden_units": 4, "dilation_rates": [1, 2], "num_sets": 1},
+            "parallel_text",
+            {"max_len": 8},
         ),
     ]
 }

@@ -17,6 +17,7 @@ SMALL_OPTIONS = {
     "long_addition": {"num_digits": 5},
     "mnist": {"view": "grey", "levels": 16},
     "moving_digits": {"frame_size": 32, "num_frames": 4},
+    "parallel_text": {"max_len": 16},
     "parity": {"num_bits": 12},
     "repeat_copy": {"num_bits": 4, "max_len": 3, "max_repeats": 4},
     "sort": {"max_len": 6},
@@ -37,6 +38,7 @@ def test_names():
         "long_addition",
         "mnist",
         "moving_digits",
+        "parallel_text",
         "parity",
         "repeat_copy",
         "sort",
@@ -103,6 +105,7 @@ def test_decoded_arrays_are_cached():
 
 
 BAD_ARGUMENTS = [
+    (data.info, ("parallel_text",), {"max_len": 0}, "0"),
     (data.load, ("mnsit",), {}, "mnsit"),
     (data.info, ("mnsit",), {}, "mnsit"),
     (data.load, ("mnist", "valid"), {}, "valid"),

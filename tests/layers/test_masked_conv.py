@@ -10,6 +10,7 @@ from tfgen.layers import (
     MaskedConv2D,
     ShiftDown,
     VerticalStackConv2D,
+    causal_kernel_mask,
     shift_down,
 )
 
@@ -43,6 +44,34 @@ def test_masked_conv2d_receptive_field(mask_type, k, i, j):
     expected = _expected(i, j, range(i - k // 2, i), range(j - k // 2, j + k // 2 + 1))
     expected |= _expected(i, j, [i], range(j - k // 2, j + (mask_type == "B")))
     np.testing.assert_array_equal(_dependence(layer, i, j, channels=2), expected)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_masked_conv2d_colour_groups(mask_type, k):
+    """PixelRNN Sec. 3.4: output colour g sees earlier pixels fully, colours < g (A) / <= g (B)."""
+    i, j = 3, 4
+    layer = MaskedConv2D(6, k, mask_type=mask_type, channel_groups=3)
+    x = tf.random.stateless_normal([1, H, W, 3], [1, 2])
+    layer(x)
+    for channel in range(6):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)[0, i, j, channel]
+        seen = tape.gradient(y, x)[0].numpy() != 0
+        colours = channel // 2 + (mask_type == "B")
+        expected = np.zeros_like(seen)
+        expected[_expected(i, j, range(i - k // 2, i), range(j - k // 2, j + k // 2 + 1))] = True
+        expected[_expected(i, j, [i], range(j - k // 2, j))] = True
+        expected[i, j, :colours] = True
+        np.testing.assert_array_equal(seen, expected, err_msg=f"output channel {channel}")
+
+
+def test_causal_kernel_mask_with_one_group_is_the_plain_mask():
+    np.testing.assert_array_equal(
+        causal_kernel_mask(3, 4, 5, "A")[:, :, 0, 0], [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
+    )
+    np.testing.assert_array_equal(causal_kernel_mask(1, 4, 5, "B"), [[[[1]]]])
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])
@@ -111,6 +140,10 @@ def test_errors():
         VerticalStackConv2D(0, 3)
     with pytest.raises(ValueError, match="rank-4"):
         HorizontalStackConv2D(4, 3)(tf.zeros([2, 3, 4]))
+    with pytest.raises(ValueError, match="filters: expected a multiple of channel_groups=3"):
+        MaskedConv2D(4, 3, channel_groups=3)
+    with pytest.raises(ValueError, match="input channels a multiple of channel_groups=2"):
+        MaskedConv2D(4, 3, channel_groups=2)(tf.zeros([1, 3, 3, 3]))
 
 
 def test_shift_down_layer():
@@ -129,10 +162,10 @@ def test_shift_down_layer():
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
 def test_masked_conv_layer(mask_type):
-    x = np.random.default_rng(0).normal(size=(2, 5, 6, 1)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32)
     run_layer_test(
         MaskedConv2D,
-        {"filters": 3, "kernel_size": 3, "mask_type": mask_type},
+        {"filters": 3, "kernel_size": 3, "mask_type": mask_type, "channel_groups": 3},
         x,
         expected_output_shape=(2, 5, 6, 3),
         expected_num_trainable_weights=2,

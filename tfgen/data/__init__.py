@@ -21,9 +21,12 @@ repeated `load` calls are cheap.
 - `audio` (`tfgen.data.audio`): generated 16 kHz tones, chirps and notes.
 - `moving_digits` (`tfgen.data.moving_digits`): seeded Moving-MNIST clips, two
   `mnist` digits bouncing in a 64x64 frame, 20 frames (10 given, 10 predicted).
+- `parallel_text` (`tfgen.data.parallel_text`): (source, target) byte pairs cut
+  from `text`, the target a deterministic rewriting of the source, for ByteNet
+  translation.
 """
 
-from tfgen.data import algorithmic, audio, digits, mnist, moving_digits, text  # noqa: F401
+from tfgen.data import algorithmic, audio, digits, mnist, moving_digits, parallel_text, text  # noqa: F401
 from tfgen.data._common import DatasetInfo, info, load, names
 
 __all__ = ["DatasetInfo", "info", "load", "names"]

@@ -16,6 +16,7 @@ from tfgen.layers.associative_lstm import (
     redundant_write,
 )
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer, TimeEmbedding
+from tfgen.layers.bytenet_block import ByteNetBlock, ByteNetStack
 from tfgen.layers.causal_conv import CausalConv1D
 from tfgen.layers.code_index import CodeIndex, image_fingerprint
 from tfgen.layers.draw_attention import (
@@ -33,7 +34,14 @@ from tfgen.layers.masked_conv import (
     MaskedConv2D,
     ShiftDown,
     VerticalStackConv2D,
+    causal_kernel_mask,
     shift_down,
+)
+from tfgen.layers.multiplicative import (
+    MultiplicativeUnit,
+    ResidualMultiplicativeBlock,
+    multiplicative_unit,
+    split_groups,
 )
 from tfgen.layers.noisy_dense import NoisyDense, scale_noise, split_noise_seed
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
@@ -48,6 +56,8 @@ __all__ = [
     "AttentionWrite",
     "BFNConvNet",
     "BFNTransformer",
+    "ByteNetBlock",
+    "ByteNetStack",
     "CausalConv1D",
     "CodeIndex",
     "ConditioningUpsampler",
@@ -60,7 +70,9 @@ __all__ = [
     "InverseAutoregressiveFlow",
     "KanervaMemory",
     "MaskedConv2D",
+    "MultiplicativeUnit",
     "NoisyDense",
+    "ResidualMultiplicativeBlock",
     "ShiftDown",
     "SparseRecurrentCell",
     "SpatialUpsampler",
@@ -70,17 +82,20 @@ __all__ = [
     "WaveNetStack",
     "attention_window",
     "bound",
+    "causal_kernel_mask",
     "complex_multiply",
     "filterbank",
     "image_fingerprint",
     "memory_kl",
     "memory_update",
+    "multiplicative_unit",
     "permute_keys",
     "random_permutations",
     "redundant_read",
     "redundant_write",
     "scale_noise",
     "shift_down",
+    "split_groups",
     "split_noise_seed",
     "upsampling_strides",
 ]

@@ -18,6 +18,8 @@ width; images are NHWC.
 import numpy as np
 import tensorflow as tf
 
+from tfgen.checks import check_int
+
 _MASK_TYPES = ("A", "B")
 
 
@@ -50,6 +52,36 @@ def _check_mask_type(mask_type):
 def _check_rank4(inputs, layer):
     if inputs.shape.rank is not None and inputs.shape.rank != 4:
         raise ValueError(f"{layer}: expected a rank-4 NHWC input, got shape {inputs.shape}.")
+
+
+def causal_kernel_mask(kernel_size, in_channels, filters, mask_type, channel_groups=1):
+    """The 0/1 mask of a PixelCNN k x k kernel (PixelRNN, arXiv 1601.06759, Sec. 3.4).
+
+    Rows above the centre and the taps left of it are kept. At the centre, the
+    channels are split into `channel_groups` contiguous groups (colours) and
+    output group g keeps input groups < g (mask "A") or <= g (mask "B").
+
+    Args:
+      kernel_size: odd int k.
+      in_channels: int, a multiple of `channel_groups`.
+      filters: int, a multiple of `channel_groups`.
+      mask_type: "A" or "B".
+      channel_groups: int G >= 1.
+
+    Returns:
+      float32 array [k, k, 1, 1] when G = 1 (it broadcasts over channels),
+      else [k, k, in_channels, filters].
+    """
+    k = kernel_size
+    shape = (k, k, 1, 1) if channel_groups == 1 else (k, k, in_channels, filters)
+    mask = np.zeros(shape, np.float32)
+    mask[: k // 2] = 1.0
+    mask[k // 2, : k // 2] = 1.0
+    in_group = np.arange(shape[2]) * channel_groups // shape[2]
+    out_group = np.arange(shape[3]) * channel_groups // shape[3]
+    seen = in_group[:, None] < out_group[None, :] + (mask_type == "B")
+    mask[k // 2, k // 2] = seen
+    return mask
 
 
 def shift_down(x, rows=1):
@@ -130,20 +162,28 @@ class MaskedConv2D(tf.keras.layers.Layer):
     the centre tap (first layer: a pixel must not see itself), mask "B" keeps
     it (later layers). Stacking these layers leaves a blind spot up-right of
     each pixel (Gated PixelCNN, Fig. 1), which the Gated PixelCNN removes.
-    Colour-channel groups (R, G, B masks) are not implemented: images have one
-    channel.
+
+    With `channel_groups` G > 1 the centre tap also follows the colour chain
+    of PixelRNN Sec. 3.4: input and output channels are split into G
+    contiguous groups (group g of an image's channels is colour g, e.g. R, G,
+    B), and output group g sees input groups < g at the centre pixel (mask
+    "A") or <= g (mask "B"). Pixels before the centre are seen by every group.
 
     Reference:
       van den Oord et al. 2016, "Pixel Recurrent Neural Networks", arXiv
-      1601.06759, Sec. 3.4 (masked convolution, masks A and B); the blind spot:
-      arXiv 1606.05328, Sec. 2.2, Fig. 1.
+      1601.06759, Sec. 3.4 (masked convolution, masks A and B, colour
+      groups); the blind spot: arXiv 1606.05328, Sec. 2.2, Fig. 1.
 
     Args:
-      filters: int, number of output channels.
+      filters: int, number of output channels (a multiple of
+        `channel_groups`).
       kernel_size: odd int k, the kernel is k x k.
-      mask_type: "A" (exclude the centre pixel) or "B" (include it).
+      mask_type: "A" (exclude the centre pixel, or its own and later colour
+        groups) or "B" (include it, or its own colour group and earlier ones).
       use_bias: bool.
       kernel_initializer: Keras initializer for the kernel.
+      channel_groups: int G >= 1, the number of colour groups of the centre
+        tap's mask; the input channels must be a multiple of G.
       **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
@@ -152,7 +192,7 @@ class MaskedConv2D(tf.keras.layers.Layer):
     Returns:
       Float tensor [batch, height, width, filters]; output (i, j) depends only
       on inputs at pixels before (i, j) in raster order (and on (i, j) itself
-      with mask "B").
+      with mask "B", or on its earlier colour groups with G > 1).
 
     Example:
 
@@ -163,6 +203,13 @@ class MaskedConv2D(tf.keras.layers.Layer):
     array([[1., 1., 1.],
            [1., 0., 0.],
            [0., 0., 0.]], dtype=float32)
+    >>> rgb = MaskedConv2D(filters=6, kernel_size=3, mask_type="A", channel_groups=3)
+    >>> rgb(tf.zeros([2, 8, 8, 3])).shape
+    TensorShape([2, 8, 8, 6])
+    >>> rgb.mask[1, 1].numpy()  # centre tap [in, out]: G sees R, B sees R and G
+    array([[0., 0., 1., 1., 1., 1.],
+           [0., 0., 0., 0., 1., 1.],
+           [0., 0., 0., 0., 0., 0.]], dtype=float32)
     """
 
     # PixelCNN (1601.06759) Sec. 3.4: masked convolutions, masks A and B.
@@ -173,6 +220,7 @@ class MaskedConv2D(tf.keras.layers.Layer):
         mask_type="B",
         use_bias=True,
         kernel_initializer="glorot_uniform",
+        channel_groups=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -181,12 +229,23 @@ class MaskedConv2D(tf.keras.layers.Layer):
         self.mask_type = _check_mask_type(mask_type)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.channel_groups = check_int(channel_groups, "channel_groups", 1)
+        if self.filters % self.channel_groups:
+            raise ValueError(
+                f"filters: expected a multiple of channel_groups={self.channel_groups}, "
+                f"got {self.filters}."
+            )
 
     def build(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
         if input_shape.rank != 4 or input_shape[-1] is None:
             raise ValueError(
                 f"MaskedConv2D: expected input shape [B, H, W, C] with known C, got {input_shape}."
+            )
+        if input_shape[-1] % self.channel_groups:
+            raise ValueError(
+                f"MaskedConv2D: expected input channels a multiple of channel_groups="
+                f"{self.channel_groups}, got shape {input_shape}."
             )
         k = self.kernel_size
         self.kernel = self.add_weight(
@@ -200,10 +259,11 @@ class MaskedConv2D(tf.keras.layers.Layer):
             if self.use_bias
             else None
         )
-        mask = np.zeros((k, k, 1, 1), np.float32)
-        mask[: k // 2] = 1.0
-        mask[k // 2, : k // 2 + (self.mask_type == "B")] = 1.0
-        self.mask = tf.constant(mask)
+        self.mask = tf.constant(
+            causal_kernel_mask(
+                k, int(input_shape[-1]), self.filters, self.mask_type, self.channel_groups
+            )
+        )
         super().build(input_shape)
 
     def call(self, inputs):
@@ -221,6 +281,7 @@ class MaskedConv2D(tf.keras.layers.Layer):
             "mask_type": self.mask_type,
             "use_bias": self.use_bias,
             "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+            "channel_groups": self.channel_groups,
         }
 
 

@@ -9,12 +9,14 @@ from tfgen.models.act import ACTModel
 from tfgen.models.associative_lstm import AssociativeLSTMModel
 from tfgen.models.base import GenerativeModel
 from tfgen.models.bfn import BFNContinuous, BFNDiscrete, BFNDiscreteText, BFNDiscretised
+from tfgen.models.bytenet import ByteNetLM, ByteNetTranslator
 from tfgen.models.draw import DRAW
 from tfgen.models.grid_lstm import GridLSTMModel
 from tfgen.models.kanerva import KanervaMachine
 from tfgen.models.mixture_vae import MixtureVAE
 from tfgen.models.parallel_wavenet import ParallelWaveNet
 from tfgen.models.pixelcnn import PixelCNN
+from tfgen.models.vpn import VideoPixelNetwork
 from tfgen.models.wavenet import WaveNet
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "BFNDiscrete",
     "BFNDiscreteText",
     "BFNDiscretised",
+    "ByteNetLM",
+    "ByteNetTranslator",
     "DRAW",
     "GenerativeModel",
     "GridLSTMModel",
@@ -32,5 +36,6 @@ __all__ = [
     "MixtureVAE",
     "ParallelWaveNet",
     "PixelCNN",
+    "VideoPixelNetwork",
     "WaveNet",
 ]
