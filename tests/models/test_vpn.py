@@ -38,8 +38,8 @@ def _video(model, frames, seed=0):
 def test_four_dimensional_dependency_chain(likelihood, monkeypatch):
     """Eq. 1-2: x_{t,i,j,c} depends on earlier frames, earlier pixels and earlier channels only."""
     model = _model(likelihood=likelihood)
-    # The softmax decoder reads quantised levels, whose gradient is zero: read floats instead.
-    monkeypatch.setattr(model, "_decoder_input", lambda video: 2.0 * video - 1.0)
+    # The softmax model reads quantised levels, whose gradient is zero: read floats instead.
+    monkeypatch.setattr(model, "_network_input", lambda video: 2.0 * video - 1.0)
     video = tf.constant(_video(model, 3))
     height, width, channels = model.frame_shape
     for t, i, j, c in [(0, 2, 1, 0), (0, 3, 3, 2), (1, 5, 0, 1), (1, 0, 2, 2)]:

@@ -200,8 +200,8 @@ class VideoPixelNetwork(GenerativeModel):
         """The softmax targets: intensities int32 in [0, num_levels)."""
         return tf.cast(tf.round(video * (self.num_levels - 1)), tf.int32)
 
-    def _decoder_input(self, video):
-        """What the decoder reads: the values it models, scaled to [-1, 1]."""
+    def _network_input(self, video):
+        """What the encoders and the decoder read: the values modelled, scaled to [-1, 1]."""
         if self.likelihood == "softmax":
             video = tf.cast(self._levels(video), tf.float32) / (self.num_levels - 1)
         return 2.0 * video - 1.0
@@ -210,7 +210,7 @@ class VideoPixelNetwork(GenerativeModel):
     def _encode(self, frames):
         """Encoder outputs [B, T, H, W, filters] of frames [B, T, H, W, C] (time folded in)."""
         shape = tf.shape(frames)
-        h = self.encoder_input(tf.reshape(2.0 * frames - 1.0, [-1, *self.frame_shape]))
+        h = self.encoder_input(self._network_input(tf.reshape(frames, [-1, *self.frame_shape])))
         for block in self.encoder_blocks:
             h = block(h)
         return tf.reshape(h, tf.concat([shape[:2], [*self.frame_shape[:2], self.filters]], 0))
@@ -234,9 +234,9 @@ class VideoPixelNetwork(GenerativeModel):
         """Logits [B, H', W, C, outputs] of frames [B, H', W, C].
 
         The decoder blocks read `context` [B, H', W, lstm_filters], or, when
-        sampling, its projections `terms` (`_context_terms(context)`).
+        sampling, its projections `terms` (`context_terms(context)`).
         """
-        h = self.decoder_input(self._decoder_input(frame))
+        h = self.decoder_input(self._network_input(frame))
         for i, block in enumerate(self.decoder_blocks):
             h = block(h, context=context) if terms is None else block.call_cached(h, terms[i])
         logits = self.output_logits(tf.nn.relu(h))
