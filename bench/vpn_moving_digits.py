@@ -51,6 +51,7 @@ flags.DEFINE_string(
     "decoder blocks).",
 )
 flags.DEFINE_integer("test_clips", 64, "Test clips scored.")
+flags.DEFINE_integer("baseline_clips", 256, "Training clips of the independent-pixel model.")
 flags.DEFINE_integer("num_samples", 2, "Test clips continued in the figure.")
 flags.DEFINE_string(
     "plot",
@@ -153,9 +154,11 @@ def _write_strips(clips, continuations, given, path):
 
 def main(argv):
     del argv
-    results.tiny_defaults(steps=2, batch_size=2, hparams="", test_clips=4, num_samples=1)
+    results.tiny_defaults(
+        steps=2, batch_size=2, hparams="", test_clips=2, baseline_clips=8, num_samples=1
+    )
     options, given, hparams = _setup()
-    train_clips = _clips("train", 256, 2, options)
+    train_clips = _clips("train", FLAGS.baseline_clips, 2, options)
     test_clips = _clips("test", FLAGS.test_clips, 1, options)
     shown = test_clips[: FLAGS.num_samples]
     rows, continuations, timings = [], {}, []
@@ -178,7 +181,7 @@ def main(argv):
         (
             "independent pixels (mean grey level per position)",
             f"{_independent_pixels(train_clips, test_clips, given):.2f}",
-            "256 training clips",
+            f"{FLAGS.baseline_clips} training clips",
             PAPER["baseline"],
         )
     )
