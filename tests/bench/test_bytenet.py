@@ -5,7 +5,7 @@ import re
 from tests.bench import smoke
 from tfgen.data import parallel_text
 
-# --tiny: the golden sizes (d = 4, one set of dilations 1, 2), 2 steps, 16 test pairs of
+# --tiny: the golden sizes (d = 4, one set of dilations (2)), 2 steps, 16 test pairs of
 # at most 8 source bytes.
 TEST_PAIRS = parallel_text.pairs("test", 8)[:16]
 
@@ -23,7 +23,7 @@ def test_bytenet_tiny():
         "paper (bits/char)",
     ]
     assert language.column("model") == [
-        "`bytenet_lm`, d = 4, k = 3, 1 x (1, 2) MU blocks",
+        "`bytenet_lm`, d = 4, k = 3, 1 x (2) MU blocks",
         "unigram (training-split counts, add-one)",
         "bigram (training-split counts, add-one)",
     ]
@@ -43,7 +43,7 @@ def test_bytenet_tiny():
         "paper",
     ]
     assert translation.column("model") == [
-        "`bytenet_translate`, d = 4, k = 3, 1 x (1, 2) ReLU blocks in each network",
+        "`bytenet_translate`, d = 4, k = 3, 1 x (2) ReLU blocks in each network",
         "copy baseline (target := source)",
     ]
     model, copy = translation.rows

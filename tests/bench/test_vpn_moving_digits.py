@@ -3,6 +3,7 @@
 import math
 
 from tests.bench import smoke
+from tests.conformance import goldens
 
 
 def test_vpn_moving_digits_tiny(tmp_path):
@@ -17,7 +18,7 @@ def test_vpn_moving_digits_tiny(tmp_path):
         "independent pixels (mean grey level per position)",
         "data entropy sum H(y): the lower bound",
     ]
-    values = 29 * 29  # --tiny: the golden 29x29 single-channel frames
+    values = goldens.GOLDENS["vpn"].dataset_options["frame_size"] ** 2  # --tiny: golden frames
     bound = smoke.number(scores.rows[3][1], low=0)
     for row in scores.rows[:3]:
         # Cross-entropies of grey targets: at least the data's entropy, no runaway loss.

@@ -75,7 +75,8 @@ GOLDENS = {
                 "decoder_layers": 1,
             },
             "moving_digits",
-            {"frame_size": 29, "num_frames": 3, "num_digits": 1},
+            # 7x7 digits in 10x10 frames: the sampling signature runs 100 pixel steps a frame.
+            {"frame_size": 10, "num_frames": 3, "num_digits": 1, "digit_size": 7},
             {"num_frames": 1},
         ),
         Golden("wavenet", {**TINY_WAVENET, "local_conditioning": True}, "audio", AUDIO),
@@ -175,16 +176,23 @@ GOLDENS = {
             "episodic_copy",
             {"num_chars": 3, "max_len": 3, "min_pause": 1, "max_pause": 2},
         ),
+        # ByteNet: one block per network, dilated, so the generation queues hold 2 steps.
+        Golden(
+            "sam",
+            {"units": 4, "memory_size": 8, "word_size": 3, "num_neighbours": 2, "index": "lsh"},
+            "associative_recall",
+            {"num_bits": 2, "item_len": 1, "min_items": 2, "max_items": 2},
+        ),
         Golden(
             "bytenet_lm",
-            {"hidden_units": 4, "dilation_rates": [1, 2], "num_sets": 1},
+            {"hidden_units": 4, "dilation_rates": [2], "num_sets": 1},
             "text",
             {"seq_len": 8},
             {"length": 5},
         ),
         Golden(
             "bytenet_translate",
-            {"hidden_units": 4, "dilation_rates": [1, 2], "num_sets": 1},
+            {"hidden_units": 4, "dilation_rates": [2], "num_sets": 1},
             "parallel_text",
             {"max_len": 8},
         ),

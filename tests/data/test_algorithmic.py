@@ -106,6 +106,7 @@ SMALL_OPTIONS = {
     "sort": {"max_len": 6},
     "long_addition": {"num_digits": 5, "fixed_length": True},
     "repeat_copy": {"num_bits": 4, "max_len": 3, "max_repeats": 4},
+    "associative_recall": {"num_bits": 4, "item_len": 2, "min_items": 2, "max_items": 4},
     "episodic_copy": {"num_chars": 4, "max_len": 5, "min_pause": 2, "max_pause": 9},
     "xml": {"seq_len": 60, "max_depth": 3, "max_tag_len": 4},
     "variable_assignment": {"max_assignments": 3, "max_key_len": 2},
@@ -161,6 +162,15 @@ def test_info_reports_the_paper_sizes():
         ("long_addition", {"num_digits": 19}, "num_digits of dataset 'long_addition'"),
         ("long_addition", {"fixed_length": 1}, "fixed_length of dataset 'long_addition'"),
         ("repeat_copy", {"max_repeats": 0}, "max_repeats of dataset 'repeat_copy'"),
+        ("associative_recall", {"num_bits": 0}, "num_bits of dataset 'associative_recall'"),
+        ("associative_recall", {"item_len": 1.5}, "item_len of dataset 'associative_recall'"),
+        (
+            "associative_recall",
+            {"min_items": 1},
+            "min_items of dataset 'associative_recall' must be an int >= 2; got 1",
+        ),
+        ("associative_recall", {"min_items": 7}, "max_items of dataset 'associative_recall'"),
+        ("associative_recall", {"min_items": 4, "max_items": 3}, "must be an int >= 4; got 3"),
         ("episodic_copy", {"min_pause": -1}, "min_pause of dataset 'episodic_copy'"),
         ("episodic_copy", {"min_pause": 5, "max_pause": 4}, "must be an int >= 5; got 4"),
         ("xml", {"max_depth": 0}, "max_depth of dataset 'xml'"),
@@ -303,6 +313,60 @@ def test_repeat_copy():
         assert not targets[mask == 0].any() and not targets[length + 1 : end, num_bits].any()
     assert len(seen) == max_len * max_repeats
     assert abs(np.mean(counts)) < 0.15 and abs(np.var(counts) - 1) < 0.15  # Normalised.
+
+
+def _parse_associative_recall(inputs, num_bits):
+    """Reads `inputs` `[T, num_bits + 2]` back into its items, its query and the answer start."""
+    bits, (item_flags, query_flags) = inputs[:, :num_bits], inputs[:, num_bits:].T
+    assert not (item_flags * query_flags).any() and not bits[(item_flags + query_flags) > 0].any()
+    opening, closing = np.flatnonzero(query_flags)  # The query sits between two query delimiters.
+    starts = [*np.flatnonzero(item_flags), opening]
+    assert starts[0] == 0 and (np.diff(starts) > 0).all()  # Items first, each after its delimiter.
+    items = [bits[start + 1 : end] for start, end in zip(starts[:-1], starts[1:])]
+    assert not inputs[closing + 1 :].any()  # The input is zero while the answer is given.
+    return items, bits[opening + 1 : closing], closing + 1
+
+
+def test_associative_recall_targets_are_the_item_after_the_query():
+    num_bits, item_len, min_items, max_items = 4, 3, 2, 5
+    steps = (max_items + 1) * (item_len + 1) + item_len + 1
+    options = dict(num_bits=num_bits, item_len=item_len, min_items=min_items, max_items=max_items)
+    batch = _batch("associative_recall", **options)
+    assert batch["inputs"].shape == (500, steps, num_bits + 2)
+    assert batch["targets"].shape == (500, steps, num_bits) and batch["mask"].shape == (500, steps)
+    assert all(value.dtype == np.float32 for value in batch.values())
+    counts, positions, bits = set(), set(), []
+    for inputs, targets, mask in zip(batch["inputs"], batch["targets"], batch["mask"]):
+        assert set(np.unique(inputs)) <= {0.0, 1.0} and set(np.unique(targets)) <= {0.0, 1.0}
+        items, query, answer_start = _parse_associative_recall(inputs, num_bits)
+        assert all(item.shape == (item_len, num_bits) for item in [*items, query])
+        counts.add(len(items))
+        # 1410.5401 Sec. 4.3: the query is an item that has a successor; the answer is that one.
+        matches = [i for i, item in enumerate(items[:-1]) if np.array_equal(item, query)]
+        assert matches
+        answer = targets[answer_start : answer_start + item_len]
+        assert any(np.array_equal(answer, items[i + 1]) for i in matches)
+        positions.update((len(items), i) for i in matches)
+        np.testing.assert_array_equal(
+            mask, (np.arange(steps) >= answer_start) & (np.arange(steps) < answer_start + item_len)
+        )
+        assert not targets[mask == 0].any()
+        bits.append(np.concatenate(items))
+    assert counts == set(range(min_items, max_items + 1))
+    # Every item but the last is queried, for every number of items.
+    assert positions == {(n, i) for n in range(min_items, max_items + 1) for i in range(n - 1)}
+    assert abs(np.concatenate(bits).mean() - 0.5) < 0.03  # Fair random bits.
+
+
+def test_associative_recall_paper_sizes():
+    info = data.info("associative_recall")  # 1410.5401 Sec. 4.3: 2 to 6 items of 3 6-bit vectors.
+    assert info.features["inputs"].shape == [32, 8] and info.features["targets"].shape == [32, 6]
+    batch = _batch("associative_recall", 300)
+    lengths = {int(np.flatnonzero(inputs[:, 6]).size) for inputs in batch["inputs"]}
+    assert lengths == set(range(2, 7))
+    assert (batch["mask"].sum(-1) == 3).all()
+    # An episode of 6 items fills every step: its answer ends at the last one.
+    assert batch["mask"][:, -1].any()
 
 
 def test_episodic_copy():

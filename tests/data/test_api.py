@@ -9,6 +9,7 @@ from tfgen import data
 
 SMALL_OPTIONS = {
     "addition": {"num_digits": 3, "seq_len": 4},
+    "associative_recall": {"num_bits": 4, "item_len": 2, "max_items": 4},
     "audio": {"clip_length": 256, "hop_length": 32, "frame_length": 64, "num_mels": 4},
     "copy": {"num_bits": 4, "max_len": 5},
     "digits": {},
@@ -30,6 +31,7 @@ SMALL_OPTIONS = {
 def test_names():
     assert data.names() == [
         "addition",
+        "associative_recall",
         "audio",
         "copy",
         "digits",
@@ -129,6 +131,8 @@ BAD_ARGUMENTS = [
     (data.load, ("mnist",), {"seed": -1}, "-1"),
     (data.load, ("mnist",), {"seed": "a"}, "a"),
     (data.load, ("text",), {"seq_len": 0}, "0"),
+    (data.info, ("moving_digits",), {"digit_size": 29}, "29"),
+    (data.load, ("moving_digits",), {"frame_size": 12, "digit_size": 12}, "got 12"),
     (data.load, ("text",), {"seq_len": 10**7}, str(10**7)),
     (data.load, ("parity",), {"num_bits": 0}, "0"),
     (data.info, ("addition",), {"num_digits": 0}, "0"),
@@ -136,6 +140,10 @@ BAD_ARGUMENTS = [
     (data.load, ("addition",), {"seq_len": 11}, "11"),
     (data.load, ("copy",), {"max_len": 0}, "0"),
     (data.load, ("copy",), {"num_bits": -1}, "-1"),
+    (data.info, ("associative_recall",), {"item_len": 0}, "0"),
+    (data.load, ("associative_recall",), {"min_items": 1}, "1"),
+    (data.info, ("associative_recall",), {"max_items": 1}, "1"),
+    (data.load, ("associative_recall",), {"min_items": 5, "max_items": 4}, "4"),
 ]
 
 

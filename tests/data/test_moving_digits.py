@@ -78,6 +78,60 @@ def test_overlapping_digits_keep_the_brighter_pixel():
     assert total.mean() > (one > 0).sum((2, 3, 4)).mean()  # two digits cover more pixels
 
 
+def _numpy_area_shrink(images, factor):
+    """Block means of `factor` x `factor` squares: area averaging by a whole factor."""
+    n, size, _ = images.shape
+    blocks = images.reshape(n, size // factor, factor, size // factor, factor)
+    return blocks.mean((2, 4))
+
+
+def _corners_of(frame, digits):
+    """The corners (r, c) where `frame` holds one of `digits` [N, D, D] and nothing else."""
+    size, digit_size = frame.shape[0], digits.shape[1]
+    found = []
+    for r in range(size - digit_size + 1):
+        for c in range(size - digit_size + 1):
+            crop = frame[r : r + digit_size, c : c + digit_size]
+            alone = np.isclose(crop.sum(), frame.sum())
+            if alone and np.abs(digits - crop).max((1, 2)).min() < 1e-6:
+                found.append((r, c))
+    return found
+
+
+@pytest.mark.parametrize("digit_size, factor", [(7, 4), (14, 2)])
+def test_small_digits_are_the_splits_digits_shrunk_by_area(digit_size, factor):
+    frame_size = digit_size + 3
+    options = dict(frame_size=frame_size, num_frames=6, num_digits=1, digit_size=digit_size)
+    video = _clips(size=4, split="test", **options)[..., 0]
+    assert video.shape == (4, 6, frame_size, frame_size)
+    images, _ = mnist.SOURCE.splits["test"]
+    shrunk = _numpy_area_shrink(images[..., 0] / 255.0, factor)
+    moved = 0
+    for clip in video:
+        corners = [_corners_of(frame, shrunk) for frame in clip]
+        assert all(corners), "expected a shrunk digit of the split, alone in every frame"
+        moved += not set(corners[0]) & set(corners[-1])
+    assert moved > 0  # the digits move inside the small frames
+
+
+def test_shrunk_grey_levels_stay_in_zero_one():
+    """Area averaging to a size that does not divide 28 rounds a little above 1 without a clip."""
+    video = _clips(size=128, frame_size=22, num_frames=1, digit_size=21)
+    assert video.min() == 0.0 and video.max() == 1.0
+
+
+def test_default_digit_size_is_the_full_mnist_digit():
+    assert data.info("moving_digits").features == data.info("moving_digits", digit_size=28).features
+    options = dict(frame_size=30, num_frames=3, num_digits=1)
+    np.testing.assert_array_equal(_clips(**options), _clips(digit_size=28, **options))
+    assert data.info("moving_digits", frame_size=8, digit_size=7).features["video"].shape == (
+        20,
+        8,
+        8,
+        1,
+    )
+
+
 def test_options_are_checked():
     with pytest.raises(ValueError, match="frame_size of dataset 'moving_digits'"):
         data.info("moving_digits", frame_size=28)
@@ -85,3 +139,10 @@ def test_options_are_checked():
         data.info("moving_digits", speed=-1.0)
     with pytest.raises(ValueError, match="num_digits"):
         data.info("moving_digits", num_digits=0)
+    with pytest.raises(ValueError, match=r"frame_size .* must be an int >= 8; got 7"):
+        data.info("moving_digits", frame_size=7, digit_size=7)
+    for digit_size in (0, 29, 7.0):
+        with pytest.raises(
+            ValueError, match=f"digit_size of dataset 'moving_digits'.*{digit_size}"
+        ):
+            data.info("moving_digits", frame_size=40, digit_size=digit_size)

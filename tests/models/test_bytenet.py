@@ -16,10 +16,13 @@ TINY = dict(hidden_units=6, dilation_rates=(1, 2, 4), num_sets=1)
 
 
 def _lm(**overrides):
+    tf.keras.utils.set_random_seed(0)
     return ByteNetLM(**{**TINY, "seq_len": 16, **overrides}).build_example()
 
 
 def _translator(**overrides):
+    # Seeded: at d = 6 some initial weights leave no path from the source to the first byte.
+    tf.keras.utils.set_random_seed(0)
     return ByteNetTranslator(
         **{**TINY, "source_len": 10, "target_len": 13, **overrides}
     ).build_example()

@@ -257,7 +257,7 @@ def test_library_rejects_bad_arguments(tmp_path):
         curriculum.check_model("pixelcnn")
     with pytest.raises(ValueError, match="steps: expected an int >= 1"):
         _train("uniform", tmp_path, 0)
-    assert curriculum.sequence_models() == ["act", "associative_lstm", "grid_lstm"]
+    assert curriculum.sequence_models() == ["act", "associative_lstm", "grid_lstm", "sam"]
 
 
 def test_cli_uniform_run(tmp_path):

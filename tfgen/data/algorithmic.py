@@ -18,6 +18,7 @@ classification tasks their number of classes as `num_labels`, in `info`.
 - `copy`: Neural Turing Machines (Graves et al. 2014, arXiv:1410.5401)
   section 4.1, as also used by SAM (Rae et al. 2016, arXiv:1610.09027).
 - `repeat_copy`: Neural Turing Machines section 4.2.
+- `associative_recall`: Neural Turing Machines section 4.3, as also used by SAM.
 - `episodic_copy`, `xml`, `variable_assignment`: Associative LSTM (Danihelka
   et al. 2016, arXiv:1602.03032), the experiments of the same names.
 """
@@ -428,6 +429,69 @@ def repeat_copy_example(seed, num_bits, max_len, max_repeats):
     }
 
 
+def associative_recall_example(seed, num_bits, item_len, min_items, max_items):
+    """One associative-recall example (NTM section 4.3).
+
+    An item is `item_len` random binary vectors of `num_bits` bits. The input
+    is `n` items (`n` uniform in `min_items`..`max_items`), each preceded by
+    one item-delimiter step (a flag on channel `num_bits`); then a query, one
+    of the first `n - 1` items drawn uniformly, between two query-delimiter
+    steps (a flag on channel `num_bits + 1`). The network must then output the
+    item that followed the query item in the sequence, over `item_len` steps
+    while its input is zero. Items are drawn independently, so the query item
+    may occur twice (probability at most `(n - 1) / 2**(num_bits * item_len)`);
+    the target is always the successor of the position the query was drawn
+    from. Sequences are padded to `T = (max_items + 1) * (item_len + 1) +
+    item_len + 1` steps, the length of an episode of `max_items` items;
+    `mask` is 1 exactly on the answer steps, and targets are zero elsewhere.
+
+    Args:
+      seed: int64 `[2]` stateless seed.
+      num_bits: bits per vector (6 in the paper).
+      item_len: vectors per item (3 in the paper).
+      min_items: fewest items per episode, at least 2 (2 in the paper).
+      max_items: most items per episode (6 in the paper).
+
+    Returns:
+      `{"inputs": float32 [T, num_bits + 2], "targets": float32 [T, num_bits],
+        "mask": float32 [T]}`.
+    """
+    span = item_len + 1
+    steps = (max_items + 1) * span + item_len + 1
+    count_seed, query_seed, bits_seed = _split_seeds(seed, 3)
+    count = _uniform_int([], count_seed, min_items, max_items)
+    query = _uniform_int([], query_seed, 0, count - 2)
+    items = tf.cast(_uniform_int([max_items, item_len, num_bits], bits_seed, 0, 1), tf.float32)
+    time = tf.range(steps)
+
+    def vectors(item, offset):
+        """Vector `offset` of item `item` where `0 <= offset < item_len`, zero elsewhere."""
+        index = tf.stack([tf.broadcast_to(item, [steps]), offset], -1)
+        rows = tf.gather_nd(items, tf.clip_by_value(index, 0, [max_items - 1, item_len - 1]))
+        return tf.where(((offset >= 0) & (offset < item_len))[:, None], rows, 0.0)
+
+    # 1410.5401 Sec. 4.3: the items, each bounded by delimiters, then the query between its own.
+    query_start = count * span
+    answer_start = query_start + item_len + 2
+    sequence = vectors(time // span, tf.where(time < query_start, time % span - 1, -1))
+    item_delimiter = (time < query_start) & (time % span == 0)
+    query_delimiter = (time == query_start) | (time == answer_start - 1)
+    # 1410.5401 Sec. 4.3: the answer is the item that followed the query item.
+    targets = vectors(query + 1, time - answer_start)
+    answering = (time >= answer_start) & (time < answer_start + item_len)
+    return {
+        "inputs": tf.concat(
+            [
+                sequence + vectors(query, time - query_start - 1),
+                tf.cast(tf.stack([item_delimiter, query_delimiter], -1), tf.float32),
+            ],
+            -1,
+        ),
+        "targets": targets,
+        "mask": tf.cast(answering, tf.float32),
+    }
+
+
 def episodic_copy_example(seed, num_chars, max_len, min_pause, max_pause):
     """One episodic-copy example (Associative LSTM, "Episodic Copy").
 
@@ -691,6 +755,13 @@ def _check_repeat_copy(num_bits, max_len, max_repeats):
     _check_ints("repeat_copy", num_bits=num_bits, max_len=max_len, max_repeats=max_repeats)
 
 
+def _check_associative_recall(num_bits, item_len, min_items, max_items):
+    _check_ints("associative_recall", num_bits=num_bits, item_len=item_len)
+    # 1410.5401 Sec. 4.3: the query needs an item after it.
+    _check_ints("associative_recall", low=2, min_items=min_items)
+    _check_ints("associative_recall", low=min_items, max_items=max_items)
+
+
 def _check_episodic_copy(num_chars, max_len, min_pause, max_pause):
     _check_ints("episodic_copy", num_chars=num_chars, max_len=max_len)
     _check_ints("episodic_copy", low=0, min_pause=min_pause)
@@ -768,6 +839,19 @@ _register(
     repeat_copy_example,
     lambda num_bits, max_len, max_repeats: _sequence_features(
         max_len * (max_repeats + 1) + 2, [num_bits + 2], tf.float32, [num_bits + 1], tf.float32
+    ),
+)
+_register(
+    "associative_recall",
+    {"num_bits": 6, "item_len": 3, "min_items": 2, "max_items": 6},
+    _check_associative_recall,
+    associative_recall_example,
+    lambda num_bits, item_len, min_items, max_items: _sequence_features(
+        (max_items + 1) * (item_len + 1) + item_len + 1,
+        [num_bits + 2],
+        tf.float32,
+        [num_bits],
+        tf.float32,
     ),
 )
 _register(

@@ -2,7 +2,8 @@
 
 The protocol of Video Pixel Networks (arXiv 1610.00527, Sec. 5, after
 Srivastava et al. 2015): `num_digits` 28x28 digits, drawn from the `mnist`
-split of the same name, move in straight lines inside a `frame_size` square
+split of the same name (or shrunk to `digit_size` squares by area averaging,
+for small test frames), move in straight lines inside a `frame_size` square
 frame and bounce off its edges; where digits overlap the brighter pixel
 wins. Each clip has `num_frames` frames (20: the first `CONDITIONING_FRAMES`
 = 10 condition the model, the next 10 are predicted). Every choice (digits,
@@ -12,8 +13,9 @@ stream is endless (i.i.d. clips).
 Elements are `{"video": float32 [num_frames, frame_size, frame_size, 1]}`,
 grey levels in [0, 1]: the targets of the paper's sigmoid cross-entropy.
 
-Options: `frame_size` (64; at least 29), `num_frames` (20), `num_digits` (2),
-`speed` (pixels per frame, 3.0).
+Options: `frame_size` (64; at least `digit_size` + 1), `num_frames` (20),
+`num_digits` (2), `speed` (pixels per frame, 3.0), `digit_size` (28, the mnist
+digits unchanged; 1 .. 28).
 """
 
 import math
@@ -28,16 +30,17 @@ DIGIT = 28
 SPLITS = ("train", "test")
 
 
-def _check(frame_size, num_frames, num_digits, speed):
-    _common.check_int(f"frame_size of dataset {NAME!r}", frame_size, low=DIGIT + 1)
+def _check(frame_size, num_frames, num_digits, speed, digit_size):
+    _common.check_int(f"digit_size of dataset {NAME!r}", digit_size, low=1, high=DIGIT)
+    _common.check_int(f"frame_size of dataset {NAME!r}", frame_size, low=digit_size + 1)
     _common.check_int(f"num_frames of dataset {NAME!r}", num_frames, low=1)
     _common.check_int(f"num_digits of dataset {NAME!r}", num_digits, low=1)
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed >= 0:
         raise ValueError(f"speed of dataset {NAME!r} must be a number >= 0; got {speed!r}.")
 
 
-def _info(frame_size, num_frames, num_digits, speed):
-    _check(frame_size, num_frames, num_digits, speed)
+def _info(frame_size, num_frames, num_digits, speed, digit_size):
+    _check(frame_size, num_frames, num_digits, speed, digit_size)
     return _common.DatasetInfo(
         name=NAME,
         features={"video": tf.TensorSpec([num_frames, frame_size, frame_size, 1], tf.float32)},
@@ -64,19 +67,27 @@ def bounce(start, velocity, num_frames, limit):
     return limit - tf.abs(folded - limit)
 
 
+def _digits(split, digit_size):
+    """The grey levels in [0, 1] of the split's digits, float32 [N, digit_size, digit_size]."""
+    images, _ = mnist.SOURCE.splits[split]
+    images = tf.constant(images, tf.float32) / mnist.SOURCE.max_value
+    # Area averaging: block means when digit_size divides 28; at 28 the digits are unchanged.
+    shrunk = tf.image.resize(images, [digit_size, digit_size], method="area")
+    return tf.clip_by_value(shrunk[..., 0], 0.0, 1.0)  # Rounding stays inside [0, 1].
+
+
 def _render(digit, rows, cols, frame_size):
-    """Each frame: `digit` [28, 28] placed with its top-left corner at (rows[t], cols[t])."""
-    offsets = tf.range(DIGIT)
-    place_rows = tf.one_hot(rows[:, None] + offsets, frame_size)  # [T, 28, S]
+    """Each frame: `digit` [D, D] placed with its top-left corner at (rows[t], cols[t])."""
+    offsets = tf.range(digit.shape[0])
+    place_rows = tf.one_hot(rows[:, None] + offsets, frame_size)  # [T, D, S]
     place_cols = tf.one_hot(cols[:, None] + offsets, frame_size)
     return tf.einsum("tis,ij,tjr->tsr", place_rows, digit, place_cols)
 
 
-def _make(split, *, shuffle, repeat, seed, frame_size, num_frames, num_digits, speed):
+def _make(split, *, shuffle, repeat, seed, frame_size, num_frames, num_digits, speed, digit_size):
     del shuffle, repeat  # An endless i.i.d. stream.
-    images, _ = mnist.SOURCE.splits[split]
-    images = tf.constant(images[..., 0], tf.float32) / mnist.SOURCE.max_value
-    limit = float(frame_size - DIGIT)
+    images = _digits(split, digit_size)
+    limit = float(frame_size - digit_size)
     split_seed = _common.base_seed(seed, NAME, split)
 
     def clip(index):
@@ -103,7 +114,7 @@ def _make(split, *, shuffle, repeat, seed, frame_size, num_frames, num_digits, s
 
 _common.register(
     NAME,
-    {"frame_size": 64, "num_frames": 20, "num_digits": 2, "speed": 3.0},
+    {"frame_size": 64, "num_frames": 20, "num_digits": 2, "speed": 3.0, "digit_size": DIGIT},
     _info,
     _make,
 )

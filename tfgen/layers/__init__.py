@@ -29,6 +29,7 @@ from tfgen.layers.gated import GatedActivation
 from tfgen.layers.grid_lstm import GridLSTM1D, GridLSTMBlock, GridLSTMCell
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.kanerva import KanervaMemory, memory_kl, memory_update
+from tfgen.layers.lsh_index import LSHIndex, LSHIndexState, orthogonal_hyperplanes
 from tfgen.layers.masked_conv import (
     HorizontalStackConv2D,
     MaskedConv2D,
@@ -37,6 +38,13 @@ from tfgen.layers.masked_conv import (
     causal_kernel_mask,
     shift_down,
 )
+from tfgen.layers.memory import (
+    DenseMemoryCell,
+    MemoryController,
+    cosine_similarity,
+    least_recently_accessed,
+    write_weights,
+)
 from tfgen.layers.multiplicative import (
     MultiplicativeUnit,
     ResidualMultiplicativeBlock,
@@ -44,9 +52,12 @@ from tfgen.layers.multiplicative import (
     split_groups,
 )
 from tfgen.layers.noisy_dense import NoisyDense, scale_noise, split_noise_seed
+from tfgen.layers.ordering import after
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
+from tfgen.layers.sparse_memory import SparseMemory
 from tfgen.layers.sparse_recurrent import SparseRecurrentCell
 from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
+from tfgen.layers.usage import UsageState, initial_usage, least_recently_used, record_access
 from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
 
 __all__ = [
@@ -61,6 +72,7 @@ __all__ = [
     "CausalConv1D",
     "CodeIndex",
     "ConditioningUpsampler",
+    "DenseMemoryCell",
     "GatedActivation",
     "GatedPixelCNNBlock",
     "GridLSTM1D",
@@ -69,28 +81,40 @@ __all__ = [
     "HorizontalStackConv2D",
     "InverseAutoregressiveFlow",
     "KanervaMemory",
+    "LSHIndex",
+    "LSHIndexState",
     "MaskedConv2D",
+    "MemoryController",
     "MultiplicativeUnit",
     "NoisyDense",
     "ResidualMultiplicativeBlock",
     "ShiftDown",
+    "SparseMemory",
     "SparseRecurrentCell",
     "SpatialUpsampler",
     "TimeEmbedding",
+    "UsageState",
     "VerticalStackConv2D",
     "WaveNetBlock",
     "WaveNetStack",
+    "after",
     "attention_window",
     "bound",
     "causal_kernel_mask",
     "complex_multiply",
+    "cosine_similarity",
     "filterbank",
     "image_fingerprint",
+    "initial_usage",
+    "least_recently_accessed",
+    "least_recently_used",
     "memory_kl",
     "memory_update",
     "multiplicative_unit",
+    "orthogonal_hyperplanes",
     "permute_keys",
     "random_permutations",
+    "record_access",
     "redundant_read",
     "redundant_write",
     "scale_noise",
@@ -98,4 +122,5 @@ __all__ = [
     "split_groups",
     "split_noise_seed",
     "upsampling_strides",
+    "write_weights",
 ]

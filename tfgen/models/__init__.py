@@ -16,6 +16,7 @@ from tfgen.models.kanerva import KanervaMachine
 from tfgen.models.mixture_vae import MixtureVAE
 from tfgen.models.parallel_wavenet import ParallelWaveNet
 from tfgen.models.pixelcnn import PixelCNN
+from tfgen.models.sam import SAMModel
 from tfgen.models.vpn import VideoPixelNetwork
 from tfgen.models.wavenet import WaveNet
 
@@ -36,6 +37,7 @@ __all__ = [
     "MixtureVAE",
     "ParallelWaveNet",
     "PixelCNN",
+    "SAMModel",
     "VideoPixelNetwork",
     "WaveNet",
 ]

@@ -415,6 +415,26 @@ class VideoPixelNetwork(GenerativeModel):
         )
 
     # ---------------------------------------------------------------- export
+    def build_example(self, batch_size=1):
+        """Creates the variables by calling the model in a graph that never runs.
+
+        Keras layers make their variables eagerly, outside the graph, on their
+        first call: the variables (names, shapes, initial values) are those
+        of a call on `example_features(batch_size)`, without its forward pass
+        (seconds at the paper's size).
+
+        Args:
+          batch_size: int, the batch of the symbolic example video.
+
+        Returns:
+          The model.
+        """
+        if not self.built:
+            shape = [batch_size, self.conditioning_frames + 2, *self.frame_shape]
+            with tf.__internal__.FuncGraph("build_example").as_default():
+                self(tf.zeros(shape))
+        return self
+
     def example_features(self, batch_size=2, seed=0):
         """Random videos `video` [batch_size, K + 2, H, W, C] on the model's value grid."""
         shape = [batch_size, self.conditioning_frames + 2, *self.frame_shape]
