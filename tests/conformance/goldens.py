@@ -179,7 +179,7 @@ GOLDENS = {
         # ByteNet: one block per network, dilated, so the generation queues hold 2 steps.
         Golden(
             "sam",
-            {"units": 4, "memory_size": 8, "word_size": 3, "num_neighbours": 2, "index": "lsh"},
+            {"units": 4, "memory_size": 8, "word_size": 3, "num_neighbours": 2},
             "associative_recall",
             {"num_bits": 2, "item_len": 1, "min_items": 2, "max_items": 2},
         ),

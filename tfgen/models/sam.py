@@ -11,7 +11,6 @@ step. Train with `model.compile(..., jit_compile=True)` (`--jit_compile` in
 `python -m training`) for large memories.
 """
 
-
 from tfgen import registry
 from tfgen.checks import check_choice
 from tfgen.layers.memory import DenseMemoryCell
