@@ -54,6 +54,7 @@ from tfgen.layers.multiplicative import (
 from tfgen.layers.noisy_dense import NoisyDense, scale_noise, split_noise_seed
 from tfgen.layers.ordering import after
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
+from tfgen.layers.scatter import scatter_per_example
 from tfgen.layers.sparse_memory import SparseMemory
 from tfgen.layers.sparse_recurrent import SparseRecurrentCell
 from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
@@ -118,6 +119,7 @@ __all__ = [
     "redundant_read",
     "redundant_write",
     "scale_noise",
+    "scatter_per_example",
     "shift_down",
     "split_groups",
     "split_noise_seed",

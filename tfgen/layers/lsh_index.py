@@ -25,6 +25,7 @@ import tensorflow as tf
 from tfgen.checks import check_int
 from tfgen.layers.memory import cosine_similarity
 from tfgen.layers.ordering import after
+from tfgen.layers.scatter import scatter_per_example
 
 _MAX_BITS = 24  # 2^24 buckets per table is already far beyond any memory that fits
 
@@ -99,18 +100,8 @@ def _check_words(tensor, name, size, axis_name, word_size):
 
 
 def _scatter(tensor, ids, values, update=tf.tensor_scatter_nd_update):
-    """`tensor[b, l, *ids[b, l, m]] = values[b, l, m]` for every b, l, m.
-
-    Args:
-      tensor: [B, L, ...] with `len(ids)` trailing axes.
-      ids: list of int32 [B, L, M], the trailing indices.
-      values: [B, L, M].
-      update: `tf.tensor_scatter_nd_update` or `tf.tensor_scatter_nd_add`.
-    """
-    shape = tf.shape(values)
-    batch = tf.broadcast_to(tf.range(shape[0])[:, None, None], shape)
-    table = tf.broadcast_to(tf.range(shape[1])[None, :, None], shape)
-    return update(tensor, tf.stack([batch, table, *ids], axis=-1), values)
+    """`tensor[b, l, *ids[b, l, m]] = values[b, l, m]` for every b, l, m (`update` for `=`)."""
+    return scatter_per_example(update, tensor, ids, values, leading_axes=2)
 
 
 def _count(mask):

@@ -38,18 +38,12 @@ from tfgen.layers.memory import (
     write_weights,
 )
 from tfgen.layers.ordering import after
+from tfgen.layers.scatter import scatter_per_example
 from tfgen.layers.usage import initial_usage, least_recently_used, record_access
 
 INDEXES = ("exact", "lsh")
 # 1610.09027 uses K = 4 nearest neighbours per read head.
 DEFAULT_NUM_NEIGHBOURS = 4
-
-
-def _scatter(function, tensor, slots, updates):
-    """`function` (a `tf.tensor_scatter_nd_*`) of per-example `slots` [B, ...] into [B, N, ...]."""
-    batch = tf.range(tf.shape(slots)[0])
-    batch = tf.broadcast_to(tf.reshape(batch, [-1] + [1] * (slots.shape.rank - 1)), tf.shape(slots))
-    return function(tensor, tf.stack([batch, slots], axis=-1), updates)
 
 
 def _per_slot_sums(slots, weights):
@@ -260,7 +254,7 @@ class SparseMemory(tf.keras.layers.Layer):
             # Sec. 3.2: M_t = (1 - R_t) * M_{t-1} + A_t, R_t erasing the least used word.
             erased = tf.gather(memory, least_used, batch_dims=1)
             erase = tf.pad(-erased[:, None], [[0, 0], [self._locations - 1, 0], [0, 0]])
-            memory = _scatter(tf.tensor_scatter_nd_add, memory, slots, deltas + erase)
+            memory = scatter_per_example(tf.tensor_scatter_nd_add, memory, [slots], deltas + erase)
             if self.lsh is not None:
                 words = tf.gather(memory, slots, batch_dims=1)
                 index_state = self.lsh.update(index_state, words, slots)
@@ -352,13 +346,10 @@ class SparseMemory(tf.keras.layers.Layer):
             (input_gradient, *state_gradient), rest = gradients[:5], gradients[5:]
             rows_gradient, *step_variable_gradients = rest
             rows_gradient = after(rows_gradient, deltas_gradient)  # In place under XLA.
-            memory_gradient = _scatter(
-                tf.tensor_scatter_nd_add, memory_gradient, neighbours, rows_gradient
-            )
+            add, update = tf.tensor_scatter_nd_add, tf.tensor_scatter_nd_update
+            memory_gradient = scatter_per_example(add, memory_gradient, [neighbours], rows_gradient)
             erased = tf.zeros([batch, 1, self.word_size], rows_gradient.dtype)
-            memory_gradient = _scatter(
-                tf.tensor_scatter_nd_update, memory_gradient, slots[:, -1:], erased
-            )
+            memory_gradient = scatter_per_example(update, memory_gradient, [slots[:, -1:]], erased)
             variable_gradients = [
                 a + g for a, g in zip(variable_gradients, step_variable_gradients)
             ]

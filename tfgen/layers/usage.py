@@ -20,8 +20,11 @@ result equals `argmin(last_access)` with ties broken toward the lower index,
 """
 
 import collections
+import functools
 
 import tensorflow as tf
+
+from tfgen.layers.scatter import scatter_per_example
 
 UsageState = collections.namedtuple(
     "UsageState", ["last_access", "queue", "queue_times", "head", "tail", "fresh"]
@@ -109,22 +112,20 @@ def record_access(state, words, accessed, time):
     Returns:
       The new `UsageState`.
     """
-    batch = tf.range(tf.shape(words)[0])[:, None]
-    batch = tf.broadcast_to(batch, tf.shape(words))
     time = tf.cast(time, state.last_access.dtype)
     # Supp. A: the last access time of every word whose weights exceed delta.
     stamps = tf.where(accessed, time, -1.0)
-    last_access = tf.tensor_scatter_nd_max(state.last_access, tf.stack([batch, words], -1), stamps)
+    last_access = scatter_per_example(tf.tensor_scatter_nd_max, state.last_access, [words], stamps)
     # Appended by increasing word index, so that ties go to the lower index;
     # entries not accessed are appended stale (time -1).
     order = tf.argsort(words, axis=-1, stable=True)
     words = tf.gather(words, order, batch_dims=1)
     stamps = tf.gather(stamps, order, batch_dims=1)
-    places = state.tail[:, None] + tf.range(tf.shape(words)[1])
-    places = tf.stack([batch, places], -1)
+    places = [state.tail[:, None] + tf.range(tf.shape(words)[1])]
+    update = functools.partial(scatter_per_example, tf.tensor_scatter_nd_update)
     return state._replace(
         last_access=last_access,
-        queue=tf.tensor_scatter_nd_update(state.queue, places, words),
-        queue_times=tf.tensor_scatter_nd_update(state.queue_times, places, stamps),
+        queue=update(state.queue, places, words),
+        queue_times=update(state.queue_times, places, stamps),
         tail=state.tail + tf.shape(words)[1],
     )
