@@ -75,19 +75,6 @@ def time_calls(fn, repeats, warmup=1):
     return np.asarray(seconds)
 
 
-def matmul_flops_per_second(size=2048, dtype=tf.float32, repeats=5):
-    """This machine's limit: FLOP/s of one `size` x `size` matrix product in `dtype`.
-
-    The best of `repeats` timed calls (after a warm-up) of a compiled graph
-    that multiplies two random matrices, counting 2 size^3 FLOPs, so a table
-    can say what fraction of the machine's dense throughput a model reaches.
-    """
-    a = tf.cast(tf.random.stateless_normal([size, size], [0, 1]), dtype)
-    b = tf.cast(tf.random.stateless_normal([size, size], [2, 3]), dtype)
-    product = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b), tf.float32)))
-    return 2.0 * size**3 / float(time_calls(lambda: product().numpy(), repeats).min())
-
-
 class TimeLimit(tf.keras.callbacks.Callback):
     """Stops `fit` after `seconds` of training (None: no cap); counts the steps and the time."""
 

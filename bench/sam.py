@@ -24,7 +24,7 @@
    N from the dense runs before (before any: 3 memories kept per step), stays under
    `--max_dense_gib`. The machine's limits are
    measured in the same run: the bandwidth of a large NumPy copy and
-   `results.matmul_flops_per_second()`. Log-log picture: docs/sam_scaling.png.
+   `limits.matmul_flops_per_second()`. Log-log picture: docs/sam_scaling.png.
 2. Learning (block `sam_learning`): `SAMModel` with each core of `--cores` on copy and
    associative recall, trained with Adam and scored on a fixed test batch every
    `--eval_every` steps; learning curves in docs/sam_learning.png.
@@ -44,10 +44,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 from absl import app, flags
 
-from bench import results
+from bench import limits, results
 from bench import sequence_tasks as tasks
 
 FLAGS = flags.FLAGS
@@ -254,14 +253,6 @@ def _measure(configurations):
 
 
 # ---------------------------------------------------------------- cost part
-def memory_bandwidth(mebibytes, repeats=3):
-    """Bytes per second (read + written) of a NumPy copy of `mebibytes` MiB, best of `repeats`."""
-    source = np.ones(mebibytes * 2**20 // 8)
-    target = np.empty_like(source)
-    seconds = results.time_calls(lambda: np.copyto(target, source), repeats)
-    return 2 * source.nbytes / float(seconds.min())
-
-
 def _predicted_dense_bytes(dense_peaks, memory_size):
     """Dense peak at `memory_size`: linear in N through the last two dense runs (or from one).
 
@@ -446,8 +437,8 @@ def _plot_cost(path, runs):
 def cost_part():
     """Part 1: measures every configuration, draws the picture, writes block `sam`."""
     start = time.perf_counter()
-    bandwidth = memory_bandwidth(FLAGS.bandwidth_mib)
-    flops = results.matmul_flops_per_second()
+    bandwidth = limits.copy_bytes_per_second(FLAGS.bandwidth_mib)
+    flops = limits.matmul_flops_per_second()
     runs = _cost_runs()
     plot = results.output_path(FLAGS.plot)
     _plot_cost(plot, runs)

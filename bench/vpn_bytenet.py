@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from bench import results
+from bench import limits, results
 from tests.conformance import goldens
 from tfgen import registry
 
@@ -173,7 +173,7 @@ def main(argv):
         vpn_batches=["1"],
         repeats=1,
     )
-    limit = results.matmul_flops_per_second()
+    limit = limits.matmul_flops_per_second()
     training, model = _training_rows(limit)
     generation = _generation_rows(model)
     vpn, vpn_rows = _vpn_rows()
