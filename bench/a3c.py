@@ -64,7 +64,8 @@ def main(argv):
             print(rows[-1], flush=True)
     text = (
         f"A3C, CartPole-v1, {FLAGS.frames} frames per run, t_max=5, one hidden layer of 64, "
-        f"shared RMSProp lr 3e-3 annealed to 0; mean episode return of the episodes "
+        f"shared RMSProp lr 3e-3 annealed to 0, critic weight 1 (the gradient of (R - V)^2, "
+        f"Algorithm S3), entropy 0.01; mean episode return of the episodes "
         f"that end in each frame window; {results.machine()}.\n\n"
     )
     results.write_block("a3c", text + results.markdown_table(header, rows))

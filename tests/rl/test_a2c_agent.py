@@ -77,7 +77,7 @@ def test_loss_matches_a_numpy_reference_of_the_a3c_loss():
     """`_loss` on a hand-built [1, 4] trajectory with an episode end inside."""
     _, agent, _, _ = _pipeline()
     net = agent.actor_critic_network
-    gamma, beta, c = 0.99, 0.01, 0.5
+    gamma, beta, c = 0.99, 0.01, 1.0  # Algorithm S3 (dtheta_v of (R - V)^2), Sec. 8 (beta).
     rng = np.random.default_rng(0)
     step_type = np.array([[0, 1, 2, 0]], np.int32)  # FIRST, MID, LAST, FIRST
     observation = rng.normal(size=(1, 4, 4)).astype(np.float32)

@@ -52,7 +52,7 @@ class A2CAgent(tf_agent.TFAgent):
       optimizer: a `tf.keras.optimizers.Optimizer`.
       gamma: discount factor.
       entropy_beta: entropy weight (0.01; 0 for the NoisyNet variant).
-      value_loss_coef: weight of the critic loss.
+      value_loss_coef: weight of the critic loss `c (R - V)^2` (1: A3C's Algorithm S3).
       max_gradient_norm: None, or clip the gradient to this global norm.
       train_step_counter: an int64 `tf.Variable`; created if None.
       name: agent name.
@@ -71,7 +71,7 @@ class A2CAgent(tf_agent.TFAgent):
         optimizer,
         gamma=0.99,
         entropy_beta=0.01,
-        value_loss_coef=0.5,
+        value_loss_coef=1.0,
         max_gradient_norm=None,
         train_step_counter=None,
         name=None,

@@ -14,6 +14,13 @@ On one machine the learners are Python threads sharing `tf.Variable`s
 the shared parameters and RMSProp statistics live on the parameter servers,
 the actors run on the coordinator, and every learner step (gradient + shared
 RMSProp update) is scheduled on a worker with `ClusterCoordinator.schedule`.
+On both paths the gradient is taken at the learner's `theta'`, the parameters
+that produced the rollout, never at the shared `theta` of update time (which
+other learners may have moved since): on the parameter-server path each
+learner keeps a copy of its `theta'` on the parameter servers for the worker.
+
+The critic's gradient is that of `(R - V)^2`, as Algorithm S3 accumulates it
+(`value_loss_coef = 1`), and the entropy bonus has weight `beta = 0.01`.
 
 ```python
 a3c = A3C("CartPole-v1", num_threads=4, fc_layer_params=(64,))
@@ -99,12 +106,17 @@ def n_step_returns(rewards, discounts, values, bootstrap, gamma):
 # A3C Sec. 4 / Algorithm S3: policy gradient with advantage R - V, critic (R - V)^2,
 # entropy regulariser beta H(pi(s_t)).
 def actor_critic_loss(
-    logits, values, actions, returns, weights, entropy_beta=0.01, value_loss_coef=0.5
+    logits, values, actions, returns, weights, entropy_beta=0.01, value_loss_coef=1.0
 ):
     """The A3C loss, summed over time and averaged over rollouts.
 
     `loss = sum_t w_t [-log pi(a_t|s_t) (R_t - V_t) + c (R_t - V_t)^2 - beta H(pi(.|s_t))]`,
-    with the advantage `R_t - V_t` a constant in the policy term.
+    with the advantage `R_t - V_t` a constant in the policy term. Its negative
+    gradient is Algorithm S3's accumulated `dtheta` (policy) plus `c` times its
+    `dtheta_v = sum_i d(R_i - V_i)^2 / dtheta_v'` (critic), plus the entropy
+    bonus `beta grad H` of Sec. 4. `c = 1` (the default) is the paper's
+    weighting; `c = 0.5`, a common choice elsewhere (the `1/2` of a squared
+    error), halves the critic's gradient.
 
     Args:
       logits: float [B, T, A], policy logits.
@@ -112,8 +124,8 @@ def actor_critic_loss(
       actions: int [B, T], actions taken.
       returns: float [B, T], n-step returns `R_t`.
       weights: float [B, T], 1 where step t is a transition to learn from.
-      entropy_beta: weight `beta` of the entropy regulariser.
-      value_loss_coef: weight `c` of the critic loss.
+      entropy_beta: weight `beta` of the entropy regulariser (0.01 in the paper).
+      value_loss_coef: weight `c` of the critic loss (1 in Algorithm S3).
 
     Returns:
       `(loss, terms)`: the scalar loss and a dict of scalars `policy_loss`,
@@ -284,12 +296,20 @@ class ActorLearner:
 
     A rollout is one `tf.function` call: `theta' <- theta`, then a
     `tf.while_loop` over `t_max` steps that samples `a_t ~ pi(.|s_t; theta')`
-    and steps the Python environment through `tf.numpy_function`.
+    and steps the Python environment through `tf.numpy_function`. Its update
+    is the gradient at that same `theta'`, applied to the shared `theta`
+    (which other learners may have changed meanwhile).
 
     Args:
       a3c: the `A3C` that owns the shared parameters.
       index: the learner's index (names, seeds).
       environment: a tf-agents `PyEnvironment` (unbatched, auto-resetting).
+
+    Attributes:
+      network: `theta'`, the learner's own network (on the machine that acts).
+      snapshot: the network the gradient is taken at: `network` itself on one
+        machine; under a `ParameterServerStrategy`, a copy of `theta'` on the
+        parameter servers, written at each sync, that the workers read.
 
     `run(frames)` repeats `step()` (sync, rollout, update) until the shared
     frame counter reaches `frames`.
@@ -297,14 +317,35 @@ class ActorLearner:
 
     def __init__(self, a3c, index, environment):
         self.a3c, self.index, self.environment = a3c, index, environment
-        self.network = a3c.network.copy(name=f"{a3c.network.name}_learner{index}")
-        self.network.noisy = a3c.noisy
-        self.network.create_variables()
+        self.network = self._copy(f"learner{index}")
+        self.snapshot = self.network
+        if a3c.strategy is not None:
+            with a3c.strategy.scope():
+                self.snapshot = self._copy(f"snapshot{index}")
         self._rng = np.random.default_rng([a3c.seed, index])
         self._time_step = environment.reset()
         self._state = tf.nest.map_structure(tf.convert_to_tensor, self.network.get_initial_state(1))
         self._episode_return = 0.0
         self._observation_spec = a3c.time_step_spec.observation
+
+    def _copy(self, suffix):
+        """A copy of the shared network's structure (its own variables), noise set as A3C's."""
+        network = self.a3c.network.copy(name=f"{self.a3c.network.name}_{suffix}")
+        network.noisy = self.a3c.noisy
+        network.create_variables()
+        return network
+
+    def _sync(self):
+        """Algorithm S3: theta' <- theta; then the snapshot (if separate) <- theta'."""
+        for local, shared in zip(
+            self.network.trainable_variables, self.a3c.network.trainable_variables
+        ):
+            local.assign(shared)
+        if self.snapshot is not self.network:
+            for snapshot, local in zip(
+                self.snapshot.trainable_variables, self.network.trainable_variables
+            ):
+                snapshot.assign(local)
 
     def _env_step(self, action):
         """Steps the environment (called from the graph); returns the new time step, flat."""
@@ -336,10 +377,7 @@ class ActorLearner:
     @tf.function
     def _collect(self, step_type, observation, network_state, noise_seed):
         """theta' <- theta, then `t_max` steps; returns ([1, t_max + 1] rollout, states)."""
-        for local, shared in zip(
-            self.network.trainable_variables, self.a3c.network.trainable_variables
-        ):
-            local.assign(shared)
+        self._sync()
         length = self.a3c.t_max + 1
         flat_specs = tf.nest.flatten(self._observation_spec)
         arrays = {
@@ -397,14 +435,15 @@ class ActorLearner:
         )
         return rollout, initial_state, step_type, observation, network_state
 
+    # A3C Algorithm S3: gradients w.r.t. theta' at theta', then the asynchronous update of theta.
     @tf.function
     def _learn(self, rollout, network_state, noise_seed, learning_rate):
-        """Gradient w.r.t. theta' applied to theta (Algorithm S3, asynchronous update)."""
+        """The rollout's gradient at the snapshot `theta'`, applied to theta by shared RMSProp."""
         with tf.GradientTape() as tape:
-            loss, terms = self.a3c.loss(self.network, rollout, network_state, noise_seed)
+            loss, terms = self.a3c.loss(self.snapshot, rollout, network_state, noise_seed)
         gradients = tape.gradient(
             loss,
-            self.network.trainable_variables,
+            self.snapshot.trainable_variables,
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
         self.a3c.optimizer.apply_gradients(gradients, learning_rate)
@@ -421,16 +460,29 @@ class ActorLearner:
         )
         return rollout, initial_state
 
+    def learn(self, rollout, network_state, noise_seed, learning_rate):
+        """Applies the gradient of `rollout` at `theta'` to the shared theta.
+
+        In this thread, or (under a `ParameterServerStrategy`) on a worker.
+
+        Args:
+          rollout, network_state: as returned by `rollout`.
+          noise_seed: the rollout's noise seed, int64 [2].
+          learning_rate: the RMSProp step size `eta`.
+
+        Returns:
+          A dict of scalars: `loss` and the terms of `actor_critic_loss`.
+        """
+        args = (rollout, network_state, noise_seed, tf.constant(learning_rate, tf.float32))
+        if self.a3c.coordinator is None:
+            return self._learn(*args)
+        return self.a3c.coordinator.schedule(self._learn, args=args).fetch()
+
     def step(self):
         """One sync / rollout / asynchronous update; returns the loss terms."""
         noise_seed = tf.constant(self._rng.integers(0, 2**31 - 1, size=2), tf.int64)
         rollout, network_state = self.rollout(noise_seed)
-        learning_rate = tf.constant(self.a3c.current_learning_rate(), tf.float32)
-        if self.a3c.coordinator is None:
-            return self._learn(rollout, network_state, noise_seed, learning_rate)
-        return self.a3c.coordinator.schedule(
-            self.a3c.remote_learn, args=(rollout, network_state, noise_seed, learning_rate)
-        ).fetch()
+        return self.learn(rollout, network_state, noise_seed, self.a3c.current_learning_rate())
 
     def run(self, frames):
         while self.a3c.frames < frames and not self.a3c.stopped:
@@ -464,7 +516,8 @@ class A3C:
       t_max: rollout length (5 or 20 in the paper).
       gamma: discount factor (0.99).
       entropy_beta: entropy weight; None for the paper's 0.01 (0 for NoisyNet-A3C).
-      value_loss_coef: weight of the critic loss.
+      value_loss_coef: weight `c` of the critic loss `c (R - V)^2`; 1 follows
+        Algorithm S3 (the critic's gradient is that of `(R - V)^2`).
       learning_rate: initial RMSProp learning rate `eta`.
       anneal: anneal `eta` linearly to 0 over the frames of `train` (as the paper).
       rmsprop_decay, rmsprop_epsilon: shared RMSProp `alpha` (0.99), `eps` (0.1).
@@ -490,7 +543,7 @@ class A3C:
         t_max=5,
         gamma=0.99,
         entropy_beta=None,
-        value_loss_coef=0.5,
+        value_loss_coef=1.0,
         learning_rate=3e-3,
         anneal=True,
         rmsprop_decay=0.99,
@@ -546,19 +599,6 @@ class A3C:
             network_state,
             noise_seed,
         )
-
-    @tf.function
-    def remote_learn(self, rollout, network_state, noise_seed, learning_rate):
-        """The learner step scheduled on a worker: gradient at theta, shared RMSProp update."""
-        with tf.GradientTape() as tape:
-            loss, terms = self.loss(self.network, rollout, network_state, noise_seed)
-        gradients = tape.gradient(
-            loss,
-            self.network.trainable_variables,
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        )
-        self.optimizer.apply_gradients(gradients, learning_rate)
-        return dict(terms, loss=loss)
 
     def current_learning_rate(self):
         """`eta`, annealed linearly to 0 over the frames of the current `train` call."""
