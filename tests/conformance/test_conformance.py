@@ -8,6 +8,7 @@ process that never imports tfgen -> same outputs, `jit_compile` -> same
 outputs, and one `fit` step under `MirroredStrategy`.
 """
 
+import functools
 import inspect
 import json
 
@@ -46,6 +47,17 @@ def _outputs(results):
     return {key: outputs for key, (_, outputs) in results.items()}
 
 
+@functools.lru_cache(maxsize=None)
+def _golden(name):
+    """The golden-size model and `_run_signatures` of it, built once per test process.
+
+    Tests only read it (they save, export or copy it), so sharing it saves a build and a
+    trace of every signature per test.
+    """
+    model = goldens.build(name)
+    return model, _run_signatures(model)
+
+
 def test_goldens_cover_the_registry():
     assert "pixelcnn" in NAMES
     assert sorted(goldens.GOLDENS) == NAMES
@@ -63,7 +75,7 @@ def test_hyper_parameters_have_one_source(name):
     }
     assert dict(entry.hparams) == constructor
     assert entry.model_class().get_config() == hparams.to_json(constructor)
-    assert set(goldens.build(name).get_config()) == set(constructor)
+    assert set(_golden(name)[0].get_config()) == set(constructor)
     assert set(goldens.GOLDENS[name].hparams) <= set(constructor)
 
 
@@ -77,7 +89,7 @@ def test_public_class_and_glossary_names(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name):
-    model = goldens.build(name)
+    model = _golden(name)[0]
     config = model.get_config()
     json.dumps(config)  # Configs are plain JSON: the training CLI writes them to disk.
     clone = type(model).from_config(json.loads(json.dumps(config)))
@@ -96,8 +108,8 @@ def test_summary_right_after_build(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_keras_native_saving(name, tmp_path):
     """`model.save(.keras)` -> `load_model` (no custom_objects) -> same outputs; weights too."""
-    model = goldens.build(name)
-    expected = _outputs(_run_signatures(model))
+    model, results = _golden(name)
+    expected = _outputs(results)
     path = str(tmp_path / f"{name}.keras")
     model.save(path)
     loaded = tf.keras.models.load_model(path)
@@ -112,8 +124,8 @@ def test_keras_native_saving(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_round_trip(name, tmp_path):
-    model = goldens.build(name)
-    expected = _outputs(_run_signatures(model))
+    model, results = _golden(name)
+    expected = _outputs(results)
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
     clone = type(model).from_config(model.get_config()).build_example()
     tf.train.Checkpoint(model=clone).restore(path).assert_existing_objects_matched()
@@ -122,8 +134,7 @@ def test_checkpoint_round_trip(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_export_loads_in_fresh_process(name, tmp_path):
-    model = goldens.build(name)
-    results = _run_signatures(model)
+    model, results = _golden(name)
     path = export.export_model(model, str(tmp_path / name))
     inputs = {
         key: {k: v.numpy() for k, v in kwargs.items()} for key, (kwargs, _) in results.items()
@@ -134,8 +145,7 @@ def test_export_loads_in_fresh_process(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_compile_gives_same_outputs(name):
-    model = goldens.build(name)
-    expected = _run_signatures(model)
+    model, expected = _golden(name)
     compiled = {}
     for key, signature in model.signatures(jit_compile=True).items():
         inputs = expected[key][0]

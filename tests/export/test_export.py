@@ -132,7 +132,7 @@ def test_export_loads_in_fresh_process_with_same_outputs(model_dir, tmp_path):
     assert set(expected["sample"]["image"].ravel()) <= {0, 1}
     path = export.export_model(model, str(tmp_path / "pixelcnn"))
     fresh_process.assert_same_outputs(
-        expected, fresh_process.signature_outputs(path, INPUTS, tmp_path)
+        expected, fresh_process.signature_outputs(path, INPUTS, tmp_path, fresh=True)
     )
 
 
