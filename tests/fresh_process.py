@@ -10,6 +10,7 @@ run; after each load it checks that nothing has imported tfgen, `training` or
 
 import atexit
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -17,8 +18,10 @@ import textwrap
 
 import numpy as np
 
-# Reads "path<TAB>inputs.npy<TAB>outputs.npy" lines; answers "ok", or "error" with the traceback
-# in outputs.npy.error, per line.
+TIMEOUT = 300  # seconds for one SavedModel to load and run
+
+# Reads "path<TAB>inputs.npy<TAB>outputs.npy" requests (its arguments, else lines of stdin);
+# answers "ok", or "error" with the traceback in outputs.npy.error, per request.
 _SCRIPT = textwrap.dedent("""
     import sys, traceback
     import numpy as np
@@ -35,7 +38,7 @@ _SCRIPT = textwrap.dedent("""
         imported = {m.split(".")[0] for m in sys.modules} & {"tfgen", "training", "export"}
         assert not imported, f"the loader process imported {sorted(imported)}"
 
-    for line in sys.stdin:
+    for line in sys.argv[1:] or sys.stdin:
         path, inputs_file, outputs_file = line.rstrip("\\n").split("\\t")
         try:
             run(path, inputs_file, outputs_file)
@@ -76,6 +79,9 @@ def _run_in_loader(path, inputs_file, outputs_file):
     loader = _start_loader()
     loader.stdin.write(f"{path}\t{inputs_file}\t{outputs_file}\n")
     loader.stdin.flush()
+    if not select.select([loader.stdout], [], [], TIMEOUT)[0]:
+        loader.kill()
+        raise AssertionError(f"loading {path} in the loader process took over {TIMEOUT} s")
     answer = loader.stdout.readline().strip()
     if answer != "ok":
         error = outputs_file + ".error"
@@ -84,15 +90,14 @@ def _run_in_loader(path, inputs_file, outputs_file):
 
 
 def _run_fresh(path, inputs_file, outputs_file, workdir):
-    script = _SCRIPT.replace("for line in sys.stdin:", "for line in [sys.argv[1]]:")
-    line = f"{path}\t{inputs_file}\t{outputs_file}"
+    request = f"{path}\t{inputs_file}\t{outputs_file}"
     result = subprocess.run(
-        [sys.executable, "-c", script, line],
+        [sys.executable, "-c", _SCRIPT, request],
         cwd=workdir,
         env=_environment(),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=TIMEOUT,
     )
     error = outputs_file + ".error"
     detail = open(error).read() if os.path.exists(error) else result.stderr
