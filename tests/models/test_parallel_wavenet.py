@@ -10,8 +10,10 @@ import tensorflow as tf
 from scipy import stats
 from scipy.special import expit, log_softmax, logsumexp
 
+from tests.distributions.distillation_reference import power_loss_numpy
 from tfgen import data, noise, registry
 from tfgen.distributions import DiscretizedLogisticMixture, distillation
+from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.models.parallel_wavenet import ParallelWaveNet
 from tfgen.models.wavenet import WaveNet
 
@@ -40,6 +42,7 @@ SMALL = dict(
 
 def _model(randomise=True, **overrides):
     """A small student; `randomise` gives its flows' last layers random weights."""
+    tf.keras.utils.set_random_seed(0)
     model = ParallelWaveNet(**{**SMALL, **overrides})
     model(model.example_features(1))
     if randomise:
@@ -67,14 +70,66 @@ def _teacher_log_density_numpy(logits, locs, log_scales, x, num_levels=256):
     return logsumexp(log_softmax(logits.astype(np.float64), -1) + np.log(mass), -1) - np.log(2 * h)
 
 
+def _paper_student_parameters(flow_layers, residual, skip, speakers, width=2):
+    """Weights of a student of WaveNet flows, counted from the WaveNet layout (1609.03499).
+
+    Per flow: a width-2 input conv from 1 channel; per layer a dilated conv to 2R (filter and
+    gate), a speaker projection G x 2R (no bias), a skip 1x1 R x S and, but in the last
+    layer, a residual 1x1 R x R; the head S x S then S x 2 (location and log-scale).
+    """
+    total = 0
+    for layers in flow_layers:
+        total += width * residual + residual
+        total += layers * (width * residual * 2 * residual + 2 * residual)
+        total += layers * speakers * 2 * residual
+        total += layers * (residual * skip + skip) + (layers - 1) * (residual * residual + residual)
+        total += skip * skip + skip + skip * 2 + 2
+    return total
+
+
 def test_registered_defaults_follow_the_paper():
+    """The default student is the paper's (Sec. 4): flows of 10, 10, 10, 30 WaveNet layers.
+
+    Checked through what that layout implies rather than by restating the defaults: each
+    flow is a WaveNet whose dilations double from 1 to 512 and repeat, so the flows see
+    2 + 1023 past inputs (three times) and 2 + 3 * 1023 (the gradients' support, flow by
+    flow), 6146 noise samples before t when chained; and the weights number what the layout
+    gives at 64 residual / 128 skip channels with the `audio` data's 4 speakers.
+    """
     entry = registry.get("parallel_wavenet")
     assert entry.dataset == "audio"
     assert entry.signatures == ("serving_default", "generate")
-    hparams = entry.hparams
-    assert list(hparams["flow_layers"]) == [10, 10, 10, 30]
-    assert hparams["initial_scale"] == 0.05
-    assert hparams["num_cross_entropy_samples"] >= 8
+    layout = {
+        key: entry.hparams[key] for key in ("flow_layers", "layers_per_stack", "filter_width")
+    }
+    conditioning = {"global_conditioning": entry.hparams["num_speakers"] > 0}
+    # A flow's output at t sees its input at t - 1 and t - 2 (the shifted width-2 input
+    # conv), then each layer reaches d further back: 1025, 1025, 1025 and 3071 inputs.
+    fields = [2 + sum(2 ** (i % 10) for i in range(n)) for n in (10, 10, 10, 30)]
+    assert sum(fields) == 6146 == InverseAutoregressiveFlow(**layout).receptive_field
+    # The support at narrow widths (the layout alone fixes it), random last layers, float64
+    # so that the gradient of the farthest input (through every layer) does not underflow.
+    narrow = InverseAutoregressiveFlow(
+        **layout, **conditioning, residual_channels=8, skip_channels=8, flow_dtype="float64"
+    )
+    speaker = tf.one_hot([0], entry.hparams["num_speakers"], dtype=tf.float64)
+    narrow(tf.zeros([1, 2]), global_condition=speaker)
+    assert len(narrow.flows) == len(fields)
+    for index, (flow, field) in enumerate(zip(narrow.flows, fields)):
+        kernel = flow.output_projection.kernel
+        kernel.assign(tf.random.stateless_normal(kernel.shape, [5, index]))  # float32 1x1
+        x = tf.random.stateless_normal([1, field + 8, 1], [6, index], dtype=tf.float64)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            last = flow(x, global_condition=speaker)[0, -1]
+        support = np.flatnonzero(tape.gradient(last, x)[0, :, 0].numpy())
+        assert [support.min(), support.max()] == [8 - 1, field + 8 - 2], index  # t-F .. t-1
+    # The weights at the default widths.
+    widths = {key: entry.hparams[key] for key in ("residual_channels", "skip_channels")}
+    flow = InverseAutoregressiveFlow(**layout, **conditioning, **widths)
+    flow(tf.zeros([1, 2]), global_condition=tf.one_hot([0], 4))
+    expected = _paper_student_parameters([10, 10, 10, 30], 64, 128, speakers=4)
+    assert sum(int(np.prod(v.shape)) for v in flow.trainable_weights) == expected
 
 
 def test_logistic_terms_match_scipy():
@@ -211,6 +266,39 @@ def test_teacher_is_frozen_and_the_student_gets_gradients():
     assert set(metrics) == set(ParallelWaveNet.metric_names)
 
 
+def test_power_loss_is_the_papers_on_the_waveforms():
+    """Sec. 3.2.1 on the decoded student sample and real audio, against a NumPy STFT."""
+    model = _model()
+    features = _features(model, 3)
+    terms = model.distillation_terms(features, seed=4)
+
+    def decode(values):  # mu-law expansion of companded values in [-1, 1]
+        return np.sign(values) * np.expm1(np.abs(values) * np.log1p(255.0)) / 255.0
+
+    student = decode(np.clip(terms["x"].numpy().astype(np.float64), -1, 1))
+    real = decode(features["audio"].numpy() / 127.5 - 1.0)
+    expected = power_loss_numpy(student, real, SMALL["stft_frame_length"], SMALL["stft_hop_length"])
+    np.testing.assert_allclose(terms["power"].numpy(), expected, rtol=1e-3)
+    assert np.all(expected > 0)
+
+
+def test_bfloat16_flows_give_the_float32_kl_within_one_percent():
+    """Same weights, same noise: the KL estimate of a mixed_bfloat16 student is within 1%."""
+    full = _model()
+    half = _model(randomise=False, flow_dtype="mixed_bfloat16")
+    half.set_weights(full.get_weights())
+    assert half.flow.flows[0].blocks[0].dilated_conv.compute_dtype == "bfloat16"
+    assert half.teacher.compute_dtype == "float32"
+    features = _features(full, 64)
+    kl = {}
+    for name, model in (("float32", full), ("bfloat16", half)):
+        terms = model.distillation_terms(features, seed=6)
+        assert terms["x"].dtype == terms["kl"].dtype == tf.float32
+        kl[name] = terms["kl"].numpy()
+    assert not np.array_equal(kl["float32"], kl["bfloat16"])  # the flows did round
+    assert abs(kl["bfloat16"].mean() - kl["float32"].mean()) < 0.01 * abs(kl["float32"].mean())
+
+
 def _write_teacher_run(run_dir, teacher):
     os.makedirs(run_dir)
     with open(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as f:
@@ -275,7 +363,7 @@ def test_distillation_on_audio_lowers_the_kl(tmp_path):
         hop_length=64,
         clip_length=256,
         num_cross_entropy_samples=8,
-        power_loss_weight=0.1,
+        power_loss_weight=1e-5,
         stft_frame_length=64,
         stft_hop_length=16,
         teacher_dir=str(tmp_path / "teacher"),

@@ -16,6 +16,10 @@ Its density at a continuous student value is taken as the mass of the bin
 `[x - h, x + h]` around x (not rounded to a bin centre, so it is
 differentiable in x) divided by the bin width 2h: the density of the
 teacher's continuous mixture smoothed by the quantisation box.
+
+Added to the KL, Sec. 3.2.1's power loss `||phi(g(z, c)) - phi(y)||^2`
+between a student sample and the real audio y it is conditioned like, with
+`phi(x) = |STFT(x)|^2` averaged over time: the power per frequency band.
 """
 
 import math
@@ -87,3 +91,39 @@ def per_step_cross_entropy(mixture, loc, log_scale, u):
     """
     draws = loc + tf.exp(log_scale) * logistic_noise(u)  # x_t^(k) ~ p_S(x_t | z_<t)
     return -tf.reduce_mean(teacher_log_density(mixture, draws), axis=0)  # broadcasts over k
+
+
+def average_power(waveform, frame_length, frame_step):
+    """Sec. 3.2.1: phi(x) = |STFT(x)|^2 averaged over time frames, the power per frequency.
+
+    The STFT is `tf.signal.stft`'s: periodic Hann windows of `frame_length` samples every
+    `frame_step`, the last frames zero-padded at the end, an FFT of the next power of two
+    >= `frame_length` (F = that / 2 + 1 bins).
+
+    Args:
+      waveform: float [..., T].
+      frame_length, frame_step: ints, the STFT's window and hop in samples.
+
+    Returns:
+      float [..., F], the mean over frames of `Re^2 + Im^2` (smooth in the waveform).
+    """
+    stft = tf.signal.stft(waveform, frame_length, frame_step, pad_end=True)
+    power = tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft))
+    return tf.reduce_mean(power, axis=-2)
+
+
+def power_loss(generated, real, frame_length, frame_step):
+    """Sec. 3.2.1: the squared Euclidean distance `||phi(generated) - phi(real)||^2`.
+
+    Args:
+      generated, real: float [..., T] waveforms (the student's sample and the audio of the
+        example whose conditioning it was given).
+      frame_length, frame_step: ints, the STFT's window and hop (see `average_power`).
+
+    Returns:
+      float [...], summed over the frequency bins of `average_power`.
+    """
+    difference = average_power(generated, frame_length, frame_step) - average_power(
+        real, frame_length, frame_step
+    )
+    return tf.reduce_sum(tf.square(difference), axis=-1)

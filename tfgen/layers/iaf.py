@@ -15,12 +15,41 @@ logistic with location mu^tot_t and scale s^tot_t, and the log-determinant of
 dx/dz is `sum_t log s^tot_t = sum_t sum_i log s^i_t`.
 """
 
+import contextlib
 import math
 
 import tensorflow as tf
 
 from tfgen.checks import check_int
 from tfgen.layers.wavenet_block import WaveNetStack
+
+
+def _policy_name(dtype):
+    """The name of the Keras dtype policy `dtype` (a name or a `Policy`)."""
+    try:
+        return tf.keras.mixed_precision.Policy(
+            dtype.name if isinstance(dtype, tf.keras.mixed_precision.Policy) else dtype
+        ).name
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"flow_dtype: expected a dtype policy name such as 'float32' or "
+            f"'mixed_bfloat16', got {dtype!r}."
+        ) from error
+
+
+@contextlib.contextmanager
+def _global_policy(policy):
+    """Sets the global dtype policy (unless None) while the flows are built.
+
+    A `WaveNetStack` builds its sublayers under the global policy, not its own.
+    """
+    previous = tf.keras.mixed_precision.global_policy()
+    if policy is not None:
+        tf.keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -33,6 +62,12 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
     1..512). The last 1x1 of every flow starts at zero with biases
     `(0, log(initial_scale) / num_flows)`, so at initialisation the student is
     `x = initial_scale * z`: small scales, as public attempts found necessary.
+
+    With `flow_dtype="mixed_bfloat16"` the flows' WaveNets compute in bfloat16
+    (float32 weights, Keras mixed precision) but for their last 1x1, which
+    emits the location and log-scale in float32; the noise, the composition
+    `x = x s + mu` and the sums of log-scales stay float32, and the layer
+    never casts its inputs.
 
     Reference:
       van den Oord et al. 2017, "Parallel WaveNet: Fast High-Fidelity Speech
@@ -49,6 +84,8 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
       global_conditioning: bool, flows take a global condition h [batch, G].
       local_conditioning: bool, flows take a local condition y [batch, time, L].
       initial_scale: float > 0, the composed scale s^tot at initialisation.
+      flow_dtype: dtype policy name of the flows' WaveNets ("float32",
+        "mixed_bfloat16", ...); None: the global policy.
       **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
@@ -85,9 +122,10 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
         global_conditioning=False,
         local_conditioning=False,
         initial_scale=0.05,
+        flow_dtype=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{"autocast": False, **kwargs})
         if (
             isinstance(flow_layers, (str, bytes))
             or not hasattr(flow_layers, "__len__")
@@ -110,6 +148,7 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
         ):
             raise ValueError(f"initial_scale: expected a float > 0, got {initial_scale!r}.")
         self.initial_scale = float(initial_scale)
+        self.flow_dtype = None if flow_dtype is None else _policy_name(flow_dtype)
         bias = math.log(self.initial_scale) / len(self.flow_layers)
         self.flows = []
         for index, layers in enumerate(self.flow_layers):
@@ -119,26 +158,37 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
                     f"flow_layers[{index}]: expected a multiple of "
                     f"layers_per_stack={per_stack}, got {layers}."
                 )
-            stack = WaveNetStack(
+            with _global_policy(self.flow_dtype):
+                stack = WaveNetStack(
+                    2,
+                    layers // per_stack,
+                    per_stack,
+                    self.residual_channels,
+                    self.skip_channels,
+                    self.filter_width,
+                    self.global_conditioning,
+                    self.local_conditioning,
+                    name=f"flow_{index}",
+                )
+            # The last 1x1 emits (mu, log s) in float32 whatever `flow_dtype`, from zero weights
+            # and a log-scale bias log(initial_scale) / F: x = initial_scale * z at first.
+            stack.output_projection = tf.keras.layers.Dense(
                 2,
-                layers // per_stack,
-                per_stack,
-                self.residual_channels,
-                self.skip_channels,
-                self.filter_width,
-                self.global_conditioning,
-                self.local_conditioning,
-                name=f"flow_{index}",
+                kernel_initializer="zeros",
+                bias_initializer=tf.keras.initializers.Constant([0.0, bias]),
+                dtype="float32",
+                name="output_projection",
             )
-            # Zero last layer, log-scale bias log(initial_scale) / F: x = initial_scale * z.
-            stack.output_projection.kernel_initializer = tf.keras.initializers.Zeros()
-            stack.output_projection.bias_initializer = tf.keras.initializers.Constant([0.0, bias])
             self.flows.append(stack)
 
     @property
     def receptive_field(self):
-        """Past noise samples an output location/scale sees (the flows' fields chained)."""
-        return 1 + sum(flow.receptive_field - 1 for flow in self.flows)
+        """R: the location and log-scale at t see z_{t-R} .. z_{t-1}, the flows' fields added.
+
+        Flow i's parameters at t see its input at t - R_i .. t - 1, and that input at t' is
+        a function of z_{t' - R_1 - ... - R_{i-1}} .. z_{t'}.
+        """
+        return sum(flow.receptive_field for flow in self.flows)
 
     def call(self, inputs, global_condition=None, local_condition=None):
         z = tf.convert_to_tensor(inputs, tf.float32)
@@ -166,4 +216,5 @@ class InverseAutoregressiveFlow(tf.keras.layers.Layer):
             "global_conditioning": self.global_conditioning,
             "local_conditioning": self.local_conditioning,
             "initial_scale": self.initial_scale,
+            "flow_dtype": self.flow_dtype,
         }

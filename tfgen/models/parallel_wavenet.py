@@ -14,8 +14,9 @@ the student entropy analytic (`E[sum_t ln s_t] + 2 T`), the cross-entropy
 estimated per time step from `num_cross_entropy_samples` draws of the
 student's logistic p_S(x_t | z_<t), with the teacher run once, in parallel,
 on one student sample (`tfgen.distributions.distillation`). Added to it: the
-power loss (Sec. 3.2.1) between the time-averaged STFT magnitudes of the
-student sample and of the real audio of the batch.
+power loss (Sec. 3.2.1), the squared Euclidean distance between the
+time-averaged STFT powers `|STFT|^2` of the student sample and of the real
+audio of the batch.
 
 The teacher is a sub-model held by the student, frozen (`trainable=False`):
 built from the `teacher` hyper-parameters (untrained, which is what the
@@ -33,7 +34,7 @@ exported: an IAF's density of data needs a sequential inversion.
 import tensorflow as tf
 
 from tfgen import noise, registry
-from tfgen.checks import check_int
+from tfgen.checks import check_float, check_int
 from tfgen.data import audio
 from tfgen.distributions import distillation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
@@ -108,10 +109,16 @@ class ParallelWaveNet(GenerativeModel):
         initialisation (the flows' last layers start at zero).
       num_cross_entropy_samples: int K, draws per time step of the
         cross-entropy estimate.
-      power_loss_weight: float, weight of the power loss (0 disables it; with
-        the default STFT it is O(1-30) on the audio data, the KL O(1) nats
-        per sample, hence 0.1).
+      power_loss_weight: float, weight of the power loss (0 disables it). The
+        loss is a sum of squared powers, so its scale grows with the STFT's
+        frame length (as its fourth power for tones): with the default STFT
+        it is about 1e6 at initialisation on the `audio` data (1e5-3e7 per
+        clip), the KL O(1) nats per sample, hence 1e-7.
       stft_frame_length, stft_hop_length: ints, the power loss's STFT.
+      flow_dtype: str, the dtype policy of the student's flows:
+        "float32", or "mixed_bfloat16" (bfloat16 matrix products, float32
+        weights; each flow's last 1x1, the composition, the noise, the
+        teacher and the losses stay float32).
       teacher: dict of `wavenet` hyper-parameters (architecture, mixture,
         `conditioning_channels`) for a teacher built here, untrained; the
         shared ones (`num_speakers`, `local_conditioning`, `num_mels`,
@@ -143,9 +150,10 @@ class ParallelWaveNet(GenerativeModel):
         clip_length=8192,
         initial_scale=0.05,
         num_cross_entropy_samples=16,
-        power_loss_weight=0.1,
+        power_loss_weight=1e-7,
         stft_frame_length=512,
         stft_hop_length=128,
+        flow_dtype="float32",
         teacher=None,
         teacher_dir="",
         **kwargs,
@@ -153,18 +161,10 @@ class ParallelWaveNet(GenerativeModel):
         super().__init__(**kwargs)
         if not isinstance(teacher_dir, str):
             raise TypeError(f"teacher_dir: expected a str, got {type(teacher_dir).__name__}.")
-        if (
-            isinstance(power_loss_weight, bool)
-            or not isinstance(power_loss_weight, (int, float))
-            or power_loss_weight < 0
-        ):
-            raise ValueError(
-                f"power_loss_weight: expected a float >= 0, got {power_loss_weight!r}."
-            )
         self.num_cross_entropy_samples = check_int(
             num_cross_entropy_samples, "num_cross_entropy_samples"
         )
-        self.power_loss_weight = float(power_loss_weight)
+        self.power_loss_weight = check_float(power_loss_weight, "power_loss_weight", 0.0)
         self.stft_frame_length = check_int(stft_frame_length, "stft_frame_length")
         self.stft_hop_length = check_int(stft_hop_length, "stft_hop_length")
         self.conditioning_channels = check_int(conditioning_channels, "conditioning_channels")
@@ -192,6 +192,7 @@ class ParallelWaveNet(GenerativeModel):
             global_conditioning=num_speakers > 0,
             local_conditioning=local_conditioning,
             initial_scale=initial_scale,
+            flow_dtype=flow_dtype,
             name="flow",
         )
         self.upsampler = (
@@ -245,17 +246,11 @@ class ParallelWaveNet(GenerativeModel):
 
     # ------------------------------------------------------------ distillation
     def _power_loss(self, x, codes):
-        """Sec. 3.2.1: ||phi(student) - phi(real)||^2 / bins, phi = time-mean |STFT| [B]."""
+        """Sec. 3.2.1 on the waveforms: ||phi(student) - phi(real)||^2 [B], see `power_loss`."""
         student = audio.mu_law_decode((tf.clip_by_value(x, -1.0, 1.0) + 1.0) * (audio.MU / 2))
-        real = audio.mu_law_decode(codes)
-
-        def phi(waveform):
-            stft = tf.signal.stft(
-                waveform, self.stft_frame_length, self.stft_hop_length, pad_end=True
-            )
-            return tf.reduce_mean(tf.abs(stft), axis=-2)
-
-        return tf.reduce_mean(tf.square(phi(student) - phi(real)), axis=-1)
+        return distillation.power_loss(
+            student, audio.mu_law_decode(codes), self.stft_frame_length, self.stft_hop_length
+        )
 
     def distillation_terms(self, features, seed):
         """Per-example distillation terms for one student sample per example.
