@@ -193,3 +193,88 @@ def test_horizontal_stack_layer(mask_type):
         expected_output_shape=(2, 5, 6, 3),
         expected_num_trainable_weights=2,
     )
+
+
+# Cached sampling (1704.06001): one row / one pixel as a matrix product -----------
+def _numpy_vertical(x, kernel, bias):
+    """1606.05328 Fig. 2: out (i, j) = b + sum over rows i - q .. i, columns j - q .. j + q."""
+    batch, height, width, _ = x.shape
+    rows, k = kernel.shape[:2]
+    q = k // 2
+    out = np.zeros((batch, height, width, kernel.shape[-1]))
+    for i in range(height):
+        for j in range(width):
+            for dy in range(rows):
+                for dx in range(k):
+                    r, c = i - q + dy, j - q + dx
+                    if 0 <= r < height and 0 <= c < width:
+                        out[:, i, j] += x[:, r, c] @ kernel[dy, dx]
+    return out + bias
+
+
+def _numpy_horizontal(x, kernel, bias, mask_type):
+    """Out (i, j) = b + sum over (i, j - q .. j) (mask B) or (i, j - q .. j - 1) (mask A)."""
+    batch, height, width, _ = x.shape
+    taps = kernel.shape[1]
+    first = -taps if mask_type == "A" else 1 - taps
+    out = np.zeros((batch, height, width, kernel.shape[-1]))
+    for j in range(width):
+        for t in range(taps):
+            if 0 <= j + first + t < width:
+                out[:, :, j] += x[:, :, j + first + t] @ kernel[0, t]
+    return out + bias
+
+
+def _with_bias(layer, x):
+    """Builds `layer` on `x`, gives it a non-zero bias; returns its kernel and bias."""
+    layer(x)
+    layer.conv.bias.assign(np.linspace(-1.0, 1.0, layer.filters, dtype=np.float32))
+    return layer.conv.kernel.numpy(), layer.conv.bias.numpy()
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_vertical_stack_and_its_rows_match_numpy(k):
+    x = np.random.default_rng(k).normal(size=(2, H, W, 3)).astype(np.float32)
+    layer = VerticalStackConv2D(4, k)
+    expected = _numpy_vertical(x, *_with_bias(layer, x))
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-4, atol=1e-5)
+    q = k // 2
+    padded = np.pad(x, [(0, 0), (q, 0), (q, q), (0, 0)])
+    for i in range(H):
+        row = layer.row(padded[:, i : i + q + 1])
+        assert row.shape == (2, W, 4)
+        np.testing.assert_allclose(row, expected[:, i], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mask_type,k", [("A", 3), ("A", 7), ("B", 1), ("B", 5)])
+def test_horizontal_stack_and_its_pixels_match_numpy(mask_type, k):
+    x = np.random.default_rng(k).normal(size=(2, 3, W, 3)).astype(np.float32)
+    layer = HorizontalStackConv2D(4, k, mask_type=mask_type)
+    expected = _numpy_horizontal(x, *_with_bias(layer, x), mask_type)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-4, atol=1e-5)
+    q = k // 2
+    assert layer.taps == q + (mask_type == "B")
+    padded = np.pad(x, [(0, 0), (0, 0), (q, 0), (0, 0)])
+    for i in range(3):
+        for j in range(W):
+            pixel = layer.pixel(padded[:, i, j : j + layer.taps])
+            np.testing.assert_allclose(pixel, expected[:, i, j], rtol=1e-4, atol=1e-5)
+
+
+def test_row_and_pixel_errors():
+    vertical, horizontal = (
+        VerticalStackConv2D(4, 3, name="v"),
+        HorizontalStackConv2D(4, 3, name="h"),
+    )
+    with pytest.raises(ValueError, match=r"v.row: expected a built layer"):
+        vertical.row(tf.zeros([1, 2, 6, 1]))
+    with pytest.raises(ValueError, match=r"h.pixel: expected a built layer"):
+        horizontal.pixel(tf.zeros([1, 2, 1]))
+    vertical(tf.zeros([1, 4, 4, 1]))
+    horizontal(tf.zeros([1, 4, 4, 1]))
+    with pytest.raises(
+        ValueError, match=r"v.row: expected a window of shape \[\?, 2, \?, 1\], got"
+    ):
+        vertical.row(tf.zeros([1, 3, 6, 1]))
+    with pytest.raises(ValueError, match=r"h.pixel: expected a window of shape \[\?, 2, 1\], got"):
+        horizontal.pixel(tf.zeros([1, 2, 3]))

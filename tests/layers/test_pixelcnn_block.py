@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tests.test_case import run_layer_test
-from tfgen.layers import GatedPixelCNNBlock, SpatialUpsampler
+from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler, pointwise
 
 H, W = 6, 7
 
@@ -55,6 +55,76 @@ def test_residual_and_row_steps_match_call():
             x_h[:, i : i + 1], link[:, i : i + 1], label, spatial[:, i : i + 1]
         )
         np.testing.assert_allclose(row[:, 0].numpy(), h_out[:, i].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mask_type,k,conditioning", [("A", 5, "label"), ("B", 3, "label+spatial"), ("B", 5, "none")]
+)
+def test_cached_rows_and_pixels_match_call(mask_type, k, conditioning):
+    """1704.06001: the stacks one row / one pixel at a time, from windows of inputs, give call()."""
+    use_label, use_spatial = "label" in conditioning, "spatial" in conditioning
+    channels = 2 if mask_type == "A" else 4  # The residual (mask B) needs `filters` channels.
+    block = GatedPixelCNNBlock(
+        4,
+        k,
+        mask_type=mask_type,
+        residual=mask_type == "B",
+        label_conditioning=use_label,
+        spatial_conditioning=use_spatial,
+    )
+    v = tf.random.stateless_normal([2, H, W, channels], [0, 1])
+    x_h = tf.random.stateless_normal([2, H, W, channels], [0, 2])
+    label = tf.one_hot([1, 3], 4) if use_label else None
+    spatial = tf.random.stateless_normal([2, H, W, 3], [0, 3]) if use_spatial else None
+    v_out, h_out = block((v, x_h), label=label, spatial=spatial)
+    conditions = {
+        stack: block.conditioning(label, spatial, stack) for stack in ("vertical", "horizontal")
+    }
+
+    def at(stack, i, j=slice(None)):  # The conditioning term at row i (and column j), or 0.
+        term = conditions[stack]
+        if term is None:
+            return 0.0
+        return term[:, i, j] if use_spatial else term[:, 0, 0 if isinstance(j, int) else j]
+
+    q = k // 2
+    v_padded = tf.pad(v, [[0, 0], [q, 0], [q, q], [0, 0]])
+    x_padded = tf.pad(x_h, [[0, 0], [0, 0], [q, 0], [0, 0]])
+    link = tf.broadcast_to(block.link.bias, [2, W, 8])  # Row 0: Conv1x1 of the shifted-in zeros.
+    for i in range(H):
+        for j in range(W):
+            current = x_h[:, i, j] if mask_type == "B" else None
+            out = block.horizontal_pixel(
+                current, x_padded[:, i, j : j + q], link[:, j] + at("horizontal", i, j)
+            )
+            np.testing.assert_allclose(out, h_out[:, i, j], rtol=1e-4, atol=1e-5)
+        v_row, link = block.vertical_row(v_padded[:, i : i + q + 1], at("vertical", i))
+        np.testing.assert_allclose(v_row, v_out[:, i], rtol=1e-4, atol=1e-5)
+
+
+def test_pointwise_matches_numpy():
+    conv = tf.keras.layers.Conv2D(3, 1, activation="relu", bias_initializer="ones")
+    x = np.random.default_rng(0).normal(size=(2, 4, 5, 2)).astype(np.float32)
+    conv(x)
+    kernel, bias = conv.kernel.numpy()[0, 0], conv.bias.numpy()
+    np.testing.assert_allclose(
+        pointwise(conv, x[:, 1]), np.maximum(x[:, 1] @ kernel + bias, 0), atol=1e-6
+    )
+    with pytest.raises(
+        ValueError, match=r"pointwise: expected a built 1x1 Conv2D, got kernel_size \(3, 3\)"
+    ):
+        wide = tf.keras.layers.Conv2D(3, 3)
+        wide(x)
+        pointwise(wide, x)
+
+
+def test_cached_step_errors():
+    block = GatedPixelCNNBlock(4, 3, mask_type="A", residual=False)
+    with pytest.raises(ValueError, match=r"x_h: expected None \(mask 'A'\), got a tensor"):
+        block.horizontal_pixel(tf.zeros([1, 1]), tf.zeros([1, 1, 1]), tf.zeros([1, 8]))
+    with pytest.raises(ValueError, match=r"x_h: expected a \[batch, c\] tensor, got None"):
+        GatedPixelCNNBlock(4, 3).horizontal_pixel(None, tf.zeros([1, 1, 4]), tf.zeros([1, 8]))
+    assert block.conditioning(stack="horizontal") is None
 
 
 def test_conditioning_changes_both_stacks():

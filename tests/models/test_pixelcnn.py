@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tests.conformance import goldens
-from tfgen import registry
+from tests.layers.xla_copies import copies_of
+from tfgen import noise, registry
 from tfgen.layers import MaskedConv2D
 from tfgen.models.pixelcnn import PixelCNN
 
@@ -172,9 +173,33 @@ def test_registered():
     entry = registry.get("pixelcnn")
     assert entry.model_class is PixelCNN
     assert entry.signatures == ("serving_default", "log_prob", "sample")
-    assert set(entry.hparams) == set(PixelCNN().get_config())
     model = PixelCNN(**{**goldens.GOLDENS["pixelcnn"].hparams, "image_shape": (8, 8, 1)})
     assert model(model.example_features(1)).shape == (1, 8, 8, 1, 2)
+
+
+def test_registry_defaults_fit_binarised_mnist():
+    """The registry's model is for 28x28 binarised MNIST digits in 10 classes, and its
+    receptive field lets the middle pixel of the image see every pixel before it."""
+    model = registry.build("pixelcnn")
+    config = model.get_config()
+    assert tuple(config["image_shape"]) == (28, 28, 1)
+    assert (config["num_levels"], config["num_labels"]) == (2, 10)
+    # 1606.05328 Fig. 2: the vertical stack grows by n//2 rows and n//2 columns either side per
+    # layer (first_kernel_size//2 in the first), the down shift adds a row; the horizontal stack
+    # grows by n//2 columns to the left.
+    reach = config["first_kernel_size"] // 2 + (config["num_layers"] - 1) * (
+        config["kernel_size"] // 2
+    )
+    x = tf.random.stateless_uniform([1, 28, 28, 1], [0, 1], -1, 1)
+    h = tf.one_hot([3], 10)
+    i, j = 27, 27
+    field = np.zeros((28, 28), bool)
+    field[i - reach - 1 : i, j - reach : j + reach + 1] = True
+    field[i, j - reach : j] = True
+    np.testing.assert_array_equal(_gradient_support(lambda t: model.network(t, h), x, i, j), field)
+    # The middle pixel (14, 14) sees the whole image before it in raster order.
+    middle = _gradient_support(lambda t: model.network(t, h), x, 14, 14)
+    np.testing.assert_array_equal(middle, ~_raster_at_or_after((28, 28), 14, 14))
 
 
 def test_bad_arguments():
@@ -192,6 +217,77 @@ def test_bad_arguments():
 
 
 # (c) sampling ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "hparams,batch,xla",
+    [
+        ({**SMALL, "num_levels": 4, "first_kernel_size": 5}, 1, True),  # class-conditional
+        ({**SMALL, "image_shape": (5, 7, 1), "kernel_size": 5, "first_kernel_size": 7}, 3, False),
+        ({**SMALL, "image_shape": (6, 6, 1), "spatial_shape": (3, 2, 2)}, 2, False),
+        (
+            {**SMALL, "image_shape": (3, 9, 1), "num_levels": 3, "num_labels": 0, "kernel_size": 1},
+            2,
+            False,
+        ),
+    ],
+)
+def test_fast_sampling_equals_naive_sampling(hparams, batch, xla):
+    """1704.06001: the cached sampler draws exactly the naive sampler's images."""
+    model = PixelCNN(**hparams)
+    model.build_example()
+    height, width, _ = hparams["image_shape"]
+    h = tf.one_hot(tf.range(batch) % 10, 10) if hparams["num_labels"] else None
+    spatial = hparams.get("spatial_shape")
+    spatial = tf.random.stateless_normal([batch, *spatial], [2, 3]) if spatial else None
+    uniform = noise.uniform_from_seed([batch, height, width, 1], 5)
+    temperature = tf.constant(1.0)
+
+    def sampler(method, jit_compile):
+        function = tf.function(
+            lambda *args: model.sample_given(*args, method=method), jit_compile=jit_compile
+        )
+        return function(h, spatial, uniform, temperature).numpy()
+
+    naive = sampler("naive", False)
+    assert len(np.unique(naive)) > 1
+    np.testing.assert_array_equal(sampler("fast", xla), naive)
+
+
+def test_sample_methods_give_the_same_images_for_a_seed():
+    model = PixelCNN(**{**SMALL, "image_shape": (4, 7, 1)})
+    labels = [4, 9]
+    fast = model.sample(labels=labels, seed=11).numpy()  # The default: fast, under XLA.
+    np.testing.assert_array_equal(
+        model.sample(labels=labels, seed=11, method="naive", jit_compile=False), fast
+    )
+    with pytest.raises(ValueError, match="method: expected one of"):
+        model.sample(labels=labels, seed=11, method="cached")
+
+
+def test_fast_sampling_updates_its_caches_in_place_under_xla():
+    model = PixelCNN(**{**SMALL, "image_shape": (6, 9, 1), "first_kernel_size": 5})
+    model.build_example()
+    batch, height, width = 3, 6, 9
+    loop = model._loop(True, "fast")
+    args = (tf.one_hot([1, 2, 3], 10), None, tf.fill([batch, height, width, 1], 0.5), 1.0)
+    # Per-layer caches: vertical rings [k//2 + 1, N, W + 2 (k//2), c] and horizontal rows
+    # [W + k//2, N, c]; the current row [W, N]. (The image [H, W, N] is transposed to
+    # [N, H, W, 1] once, at the end: a copy, but not per step.)
+    shapes = [(3, batch, width + 4, 1), (2, batch, width + 2, 8), (width + 2, batch, 1)]
+    shapes += [(width + 1, batch, 8), (width, batch)]
+    assert not copies_of(loop, args, shapes)
+
+
+def test_sample_without_xla_runs_a_graph_traced_once(monkeypatch):
+    """`sample(jit_compile=False)` runs the tf.function graph loop, never op by op."""
+    model = PixelCNN(**{**SMALL, "image_shape": (4, 5, 1)})
+    traces = []
+    fast_loop = model._fast_loop
+    monkeypatch.setattr(model, "_fast_loop", lambda *args: traces.append(1) or fast_loop(*args))
+    images = [model.sample(labels=[1, 2], seed=seed, jit_compile=False) for seed in range(3)]
+    assert len(traces) == 1
+    assert not np.array_equal(images[0], images[1])
+
+
 def test_sampling_seeds_labels_and_jit():
     model = PixelCNN(**{**SMALL, "num_levels": 4})
     labels = [0, 0, 0, 0]

@@ -11,6 +11,11 @@
   vertical stack only sees rows strictly above the current one when it feeds
   the horizontal stack.
 
+For cached sampling (Ramachandran et al. 2017, arXiv 1704.06001) the two stacks
+also compute one output row (`VerticalStackConv2D.row`) or one output pixel
+(`HorizontalStackConv2D.pixel`) from a window of cached inputs, as one matrix
+product of the window's taps (im2col) and the reshaped kernel.
+
 All convolutions use zero padding so that the output has the input's height and
 width; images are NHWC.
 """
@@ -82,6 +87,41 @@ def causal_kernel_mask(kernel_size, in_channels, filters, mask_type, channel_gro
     seen = in_group[:, None] < out_group[None, :] + (mask_type == "B")
     mask[k // 2, k // 2] = seen
     return mask
+
+
+def _check_window(layer, method, window, shape):
+    """`window` as a tensor, unless its static shape contradicts `shape` (None: any size)."""
+    window = tf.convert_to_tensor(window)
+    known = window.shape
+    if known.rank is not None and (
+        known.rank != len(shape)
+        or any(s is not None and k is not None and k != s for k, s in zip(known, shape))
+    ):
+        expected = ", ".join("?" if s is None else str(s) for s in shape)
+        raise ValueError(
+            f"{layer.name}.{method}: expected a window of shape [{expected}], got {known}."
+        )
+    return window
+
+
+def _built_kernel(layer, method):
+    """The (kernel, bias) of a stack layer's convolution; the layer must have been called."""
+    if not layer.conv.built:
+        raise ValueError(
+            f"{layer.name}.{method}: expected a built layer (call it on an image first), "
+            f"got an unbuilt one."
+        )
+    return layer.conv.kernel, layer.conv.bias
+
+
+def _taps_product(taps, kernel, bias):
+    """Taps [..., *kernel.shape[:-1]] flattened to [M, taps] times the kernel as [taps, filters].
+
+    Returns [M, filters] (plus the bias), M the product of the leading axes.
+    """
+    flat = tf.reshape(taps, [-1, int(np.prod(kernel.shape[:-1]))])
+    outputs = tf.matmul(flat, tf.reshape(kernel, [-1, kernel.shape[-1]]))
+    return outputs if bias is None else outputs + bias
 
 
 def shift_down(x, rows=1):
@@ -345,6 +385,44 @@ class VerticalStackConv2D(tf.keras.layers.Layer):
         p = self.kernel_size // 2
         return self.conv(tf.pad(inputs, [[0, 0], [p, 0], [p, p], [0, 0]]))
 
+    # 1704.06001 (cache the inputs, compute only what is new) on 1606.05328 Fig. 2.
+    def row(self, window):
+        """One output row from a window of cached input rows, as one matrix product.
+
+        Output row i needs input rows i - k//2 .. i only. The k//2 + 1 by k
+        taps of every output column are gathered (im2col) into a [batch *
+        width, (k//2 + 1) * k * in_channels] matrix that multiplies the
+        reshaped kernel: the per-row work of cached sampling (arXiv
+        1704.06001). The layer must have been called (built) first.
+
+        Args:
+          window: float tensor [batch, k//2 + 1, width + 2 * (k//2), in_channels],
+            input rows i - k//2 .. i padded with k//2 zero columns on each
+            side (rows above the image are zeros).
+
+        Returns:
+          Float tensor [batch, width, filters]: row i of the layer's output.
+
+        Example:
+
+        >>> layer = VerticalStackConv2D(filters=4, kernel_size=3)
+        >>> x = tf.random.stateless_normal([2, 5, 6, 1], [0, 1])
+        >>> full = layer(x)
+        >>> window = tf.pad(x[:, 2:4], [[0, 0], [0, 0], [1, 1], [0, 0]])  # rows 2, 3
+        >>> bool(tf.reduce_all(abs(layer.row(window) - full[:, 3]) < 1e-5))
+        True
+        """
+        kernel, bias = _built_kernel(self, "row")
+        q = self.kernel_size // 2
+        window = _check_window(self, "row", window, (None, q + 1, None, kernel.shape[2]))
+        padded = window.shape[2] if window.shape[2] is not None else tf.shape(window)[2]
+        width = padded - 2 * q
+        columns = tf.transpose(window, [0, 2, 1, 3])  # [batch, width + 2q, q + 1, in]
+        # [batch, width, q + 1, k, in]: the taps of each output column in the kernel's order.
+        taps = tf.stack([columns[:, dx : dx + width] for dx in range(self.kernel_size)], axis=3)
+        outputs = _taps_product(taps, kernel, bias)
+        return tf.reshape(outputs, [tf.shape(window)[0], width, self.filters])
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -409,11 +487,9 @@ class HorizontalStackConv2D(tf.keras.layers.Layer):
         self.kernel_size = _check_kernel_size(kernel_size, 3 if self.mask_type == "A" else 1)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
-        k = self.kernel_size
-        width = k // 2 + (1 if self.mask_type == "B" else 0)
         self.conv = tf.keras.layers.Conv2D(
             self.filters,
-            (1, width),
+            (1, self.taps),
             padding="valid",
             use_bias=self.use_bias,
             kernel_initializer=self.kernel_initializer,
@@ -427,6 +503,41 @@ class HorizontalStackConv2D(tf.keras.layers.Layer):
         if self.mask_type == "A":  # Output width is W + 1: drop the last column.
             outputs = outputs[:, :, : tf.shape(inputs)[2]]
         return outputs
+
+    @property
+    def taps(self):
+        """The number of inputs one output sees: k//2 + 1 (mask "B") or k//2 (mask "A")."""
+        return self.kernel_size // 2 + (1 if self.mask_type == "B" else 0)
+
+    # 1704.06001 (cache the inputs, compute only what is new) on 1606.05328 Fig. 2.
+    def pixel(self, window):
+        """One output pixel from its window of cached inputs, as one matrix product.
+
+        Output (i, j) sees inputs (i, j - k//2 .. j) (mask "B") or (i, j -
+        k//2 .. j - 1) (mask "A"): `taps` inputs, flattened into a [batch,
+        taps * in_channels] matrix that multiplies the reshaped kernel, the
+        per-pixel work of cached sampling (arXiv 1704.06001). The layer must
+        have been called (built) first.
+
+        Args:
+          window: float tensor [batch, taps, in_channels], the inputs left of
+            the pixel (and the pixel itself with mask "B") in order, zeros
+            left of the image.
+
+        Returns:
+          Float tensor [batch, filters]: output (i, j) of the layer.
+
+        Example:
+
+        >>> layer = HorizontalStackConv2D(filters=4, kernel_size=5, mask_type="A")
+        >>> x = tf.random.stateless_normal([2, 1, 6, 3], [0, 1])
+        >>> full = layer(x)
+        >>> bool(tf.reduce_all(abs(layer.pixel(x[:, 0, 2:4]) - full[:, 0, 4]) < 1e-5))
+        True
+        """
+        kernel, bias = _built_kernel(self, "pixel")
+        window = _check_window(self, "pixel", window, (None, self.taps, kernel.shape[2]))
+        return _taps_product(window, kernel, bias)
 
     def get_config(self):
         return {

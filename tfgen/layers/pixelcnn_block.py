@@ -38,12 +38,18 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
     For incremental (row-by-row) sampling the two halves are also available as
     `vertical_step` and `horizontal_step`; `horizontal_step` works on any
     subset of rows (e.g. one row) given the matching rows of `link` and `s`.
+    For cached sampling (Ramachandran et al. 2017, arXiv 1704.06001),
+    `vertical_row` computes one row of the vertical stack and
+    `horizontal_pixel` one pixel of the horizontal stack from windows of
+    cached inputs, as matrix products.
 
     Reference:
       van den Oord et al. 2016, "Conditional Image Generation with PixelCNN
       Decoders", arXiv 1606.05328, Sec. 2.1, Eq. 2 (gated unit), Sec. 2.2,
       Fig. 2 (one layer: the vertical and horizontal stacks), Sec. 2.3, Eq. 4
       (`V^T h`) and Eq. 5 (`V * s`, s a map at the image resolution).
+      Ramachandran et al. 2017, "Fast Generation for Convolutional
+      Autoregressive Models", arXiv 1704.06001 (caching).
 
     Args:
       filters: int p, channels of each stack's output.
@@ -126,7 +132,22 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
                     p2, 1, use_bias=False, name=f"spatial_{stack}"
                 )
 
-    def _condition(self, pre, label, spatial, stack):
+    # 1606.05328 Eq. 4 (V^T h, the same at every pixel) and Eq. 5 (V * s, a 1x1 conv of the map).
+    def conditioning(self, label=None, spatial=None, stack="horizontal"):
+        """The conditioning term that one stack adds before its gate: V^T h + V * s.
+
+        Args:
+          label: float tensor [batch, d] (h), or None; given exactly when
+            `label_conditioning`.
+          spatial: float tensor [batch, height, width, e] (s), or None; given
+            exactly when `spatial_conditioning`.
+          stack: "vertical" (needs `vertical_output`) or "horizontal".
+
+        Returns:
+          Float tensor [batch, 1, 1, 2 * filters] (label only) or [batch,
+          height, width, 2 * filters] (with spatial), or None for an
+          unconditional block.
+        """
         for name, value, used, shape in (
             ("label", label, self.label_conditioning, "[batch, d]"),
             ("spatial", spatial, self.spatial_conditioning, "[batch, H, W, e]"),
@@ -135,14 +156,27 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
                 expected = f"a {shape} tensor" if used else f"None ({name}_conditioning=False)"
                 got = "None" if value is None else "a tensor"
                 raise ValueError(f"{name}: expected {expected}, got {got}.")
+        condition = None
         if label is not None:
             label = tf.convert_to_tensor(label)
             if label.shape.rank != 2:
                 raise ValueError(f"label: expected a [batch, d] tensor, got shape {label.shape}.")
-            pre += self.label_projections[stack](label)[:, None, None, :]
+            condition = self.label_projections[stack](label)[:, None, None, :]
         if spatial is not None:
-            pre += self.spatial_projections[stack](spatial)
-        return pre
+            projected = self.spatial_projections[stack](spatial)
+            condition = projected if condition is None else condition + projected
+        return condition
+
+    def _condition(self, pre, label, spatial, stack):
+        condition = self.conditioning(label, spatial, stack)
+        return pre if condition is None else pre + condition
+
+    def _check_residual(self, channels):
+        if self.residual and channels != self.filters:
+            raise ValueError(
+                f"GatedPixelCNNBlock: residual connection expected "
+                f"{self.filters} input channels, got {channels}."
+            )
 
     def vertical_step(self, v, label=None, spatial=None):
         """Vertical stack: returns `(v_out, link)`, link = Conv1x1(shift_down(v_pre))."""
@@ -158,11 +192,67 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
         pre = self.horizontal_conv(x_h) + link
         out = self.horizontal_out(self.gate(self._condition(pre, label, spatial, "horizontal")))
         if self.residual:
-            if x_h.shape[-1] != self.filters:
-                raise ValueError(
-                    f"GatedPixelCNNBlock: residual connection expected "
-                    f"{self.filters} input channels, got {x_h.shape[-1]}."
-                )
+            self._check_residual(x_h.shape[-1])
+            out += x_h
+        return out
+
+    # 1704.06001 (cached generation) on 1606.05328 Fig. 2: the vertical stack, one row.
+    def vertical_row(self, window, condition=None):
+        """The vertical stack at one row i, from a window of its cached input rows.
+
+        Cached sampling (Ramachandran et al. 2017, arXiv 1704.06001) runs the
+        vertical stack once per image row, on that row only.
+
+        Args:
+          window: float tensor [batch, k//2 + 1, width + 2 * (k//2), c], the
+            stack's input rows i - k//2 .. i with k//2 zero columns on each
+            side (see `VerticalStackConv2D.row`).
+          condition: float tensor [batch, width or 1, 2 * filters], row i of
+            `conditioning(..., stack="vertical")`, or None (unconditional).
+
+        Returns:
+          A pair `(v_out, link)` of float tensors: `v_out` [batch, width,
+          filters] is row i of the vertical output (None when
+          `vertical_output` is False), `link` [batch, width, 2 * filters] is
+          the Conv1x1 of v_pre at row i, which the horizontal stack adds at
+          row i + 1 (the down shift).
+        """
+        pre = self.vertical_conv.row(window)
+        link = pointwise(self.link, pre)
+        v_out = None
+        if self.vertical_output:
+            v_out = self.gate(pre if condition is None else pre + condition)
+        return v_out, link
+
+    # 1704.06001 (cached generation) on 1606.05328 Fig. 2: the horizontal stack, one pixel.
+    def horizontal_pixel(self, x_h, past, bias):
+        """The horizontal stack at one pixel (i, j), from its cached inputs to the left.
+
+        Cached sampling (arXiv 1704.06001) runs the horizontal stack once per
+        pixel, at that pixel only.
+
+        Args:
+          x_h: float tensor [batch, c], the horizontal-stack input at (i, j)
+            (the convolution's last tap and the residual), or None with mask
+            "A", which must not see it.
+          past: float tensor [batch, k//2, c], the inputs at (i, j - k//2 ..
+            j - 1), zeros left of the image.
+          bias: float tensor [batch, 2 * filters], what h_pre adds at this
+            pixel besides the horizontal convolution: the `link` from row i -
+            1 plus the horizontal `conditioning` at (i, j).
+
+        Returns:
+          Float tensor [batch, filters]: h_out at (i, j).
+        """
+        if (x_h is None) != (self.mask_type == "A"):
+            expected = "None (mask 'A')" if self.mask_type == "A" else "a [batch, c] tensor"
+            raise ValueError(
+                f"x_h: expected {expected}, got {'None' if x_h is None else 'a tensor'}."
+            )
+        window = past if x_h is None else tf.concat([past, x_h[:, None]], axis=1)
+        out = pointwise(self.horizontal_out, self.gate(self.horizontal_conv.pixel(window) + bias))
+        if self.residual:
+            self._check_residual(x_h.shape[-1])
             out += x_h
         return out
 
@@ -187,6 +277,36 @@ class GatedPixelCNNBlock(tf.keras.layers.Layer):
             "spatial_conditioning": self.spatial_conditioning,
             "vertical_output": self.vertical_output,
         }
+
+
+def pointwise(conv, x):
+    """A built 1x1 `Conv2D` layer applied as a matrix product on the last axis of `x`.
+
+    Args:
+      conv: a built `tf.keras.layers.Conv2D` with a 1x1 kernel (its bias and
+        activation are applied too).
+      x: float tensor [..., in_channels] of any rank >= 2.
+
+    Returns:
+      Float tensor [..., filters], what `conv` gives at each position.
+
+    Example:
+
+    >>> conv = tf.keras.layers.Conv2D(3, 1, activation="relu")
+    >>> x = tf.random.stateless_normal([2, 4, 5, 2], [0, 1])
+    >>> full = conv(x)
+    >>> bool(tf.reduce_all(abs(pointwise(conv, x[:, 1]) - full[:, 1]) < 1e-6))
+    True
+    """
+    if tuple(conv.kernel_size) != (1, 1) or not conv.built:
+        raise ValueError(
+            f"pointwise: expected a built 1x1 Conv2D, got kernel_size {conv.kernel_size}"
+            f"{'' if conv.built else ' (not built)'}."
+        )
+    outputs = tf.matmul(x, tf.reshape(conv.kernel, conv.kernel.shape[2:]))
+    if conv.use_bias:
+        outputs += conv.bias
+    return conv.activation(outputs)
 
 
 def _upsampling_strides(source, target):

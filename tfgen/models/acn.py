@@ -381,8 +381,9 @@ class ACN(ImageModel):
           image: int [N, H, W, 1], the starting images.
           steps: int >= 1, chain length.
           seed: int; the same seed gives the same chains with or without XLA.
-          jit_compile: run the chain under XLA (on CPU the plain graph loop is
-            faster: see the PixelCNN sampling bench in docs/RESULTS.md).
+          jit_compile: run the chain under XLA (the decoder's cached sampling
+            loop is several times faster compiled on CPU: see the PixelCNN
+            sampling bench in docs/RESULTS.md).
 
         Returns:
           `(images, codes)`: int32 [N, steps, H, W, 1] and float32 [N, steps, D].
