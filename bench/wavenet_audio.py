@@ -1,29 +1,32 @@
-"""WaveNet and Parallel WaveNet trained on the `audio` data, samples, and a generation profile.
+"""WaveNet and Parallel WaveNet trained on the `audio` data: likelihood, distillation, samples.
 
-One run, four parts, every number into one table of docs/RESULTS.md:
+One run, three parts, every number into one block of docs/RESULTS.md:
 
-1. trains a small logistic-mixture WaveNet teacher with the training library
+1. trains a logistic-mixture WaveNet teacher with the training library
    (`training.train`, as `python -m training` does) on short clips and sets
    its test NLL (nats and bits per sample) beside the mu-law marginal
    (unigram) baseline: the entropy of the train split's code histogram,
-   measured on the test split, in NumPy;
-2. distils a small Parallel WaveNet student from it (`teacher_dir` = the
+   measured on the test split, in NumPy. The default 6000 steps are about
+   where its samples turn from noise into harmonic tones in their speaker's
+   register (at 1500 steps they are still unvoiced noise);
+2. distils a Parallel WaveNet student from it (`teacher_dir` = the
    teacher's run) and reports its KL(P_S || P_T) per sample on fixed test
    batches and noise, before and after distillation;
-3. generates one second from the teacher (fast XLA generation) and from the
-   student, written as 16-bit WAVs, and a log-magnitude STFT PNG of both
-   beside a real test clip (docs/wavenet_*.wav, docs/wavenet_spectrogram.png;
-   `--output_dir` to write them elsewhere);
-4. profiles fast XLA generation of the `bench.wavenet` config (2 stacks x 10
-   layers, 64 residual / 128 skip channels, softmax head, batch 1) by timing
-   XLA loops that do cumulatively more of the step: loop only, the dilated
-   convolution matmuls, their queues, gate + conditioning + 1x1s, the output
-   head, sampling. The differences are where the time goes.
+3. measures the quality of their samples (`bench.audio_quality`): clips
+   conditioned on each speaker in turn, scored by the RMS dB distance of their
+   mean log-power spectrum from real test clips' and by how often their YIN
+   pitch lies in the conditioned speaker's register, beside two reference
+   rows: other real test clips (the floor) and i.i.d. draws from the mu-law
+   marginal (the ceiling: noise at the data's level). It also writes one
+   second from the teacher and from the student as 16-bit WAVs, and a
+   log-magnitude STFT PNG of both beside a real test clip
+   (docs/wavenet_*.wav, docs/wavenet_spectrogram.png; `--output_dir` to
+   write them elsewhere).
 
-    python -m bench.wavenet_audio [--teacher_steps 1500] [--student_steps 800]
-    python -m bench.wavenet_audio --quick   # minutes: fewer steps and shorter profile
-    python -m bench.wavenet_audio --tiny    # seconds: test-size models, a few steps, 1024
-                                            # samples; writes nothing under docs/
+    python -m bench.wavenet_audio [--teacher_steps 6000] [--student_steps 800]
+    python -m bench.wavenet_audio --quick   # minutes: few steps
+    python -m bench.wavenet_audio --tiny    # seconds: test-size models, a few steps, short
+                                            # clips; writes nothing under docs/
 """
 
 import os
@@ -35,21 +38,34 @@ import tensorflow as tf
 from absl import app, flags
 
 import training
-from bench import results
+from bench import audio_quality, limits, results
 from tests.conformance import goldens
 from tfgen import data, registry
 from tfgen.data import audio
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("teacher_steps", 1500, "Teacher training steps.")
+flags.DEFINE_integer("teacher_steps", 6000, "Teacher training steps.")
 flags.DEFINE_integer("student_steps", 800, "Student distillation steps.")
 flags.DEFINE_integer("teacher_batch", 8, "Teacher batch size.")
 flags.DEFINE_integer("student_batch", 4, "Student batch size.")
+flags.DEFINE_float(
+    "teacher_learning_rate", 2e-3, "The teacher's initial Adam learning rate (cosine-decayed)."
+)
+flags.DEFINE_float(
+    "final_learning_rate", 0.05, "The teacher's last learning rate, a fraction of the first."
+)
 flags.DEFINE_integer("clip_length", 2048, "Training clip length (a multiple of 256).")
-flags.DEFINE_integer("profile_samples", audio.SAMPLE_RATE, "Samples per profiled call.")
-flags.DEFINE_integer("repeats", 3, "Timed calls per profile row (after one warm-up call).")
-flags.DEFINE_string("work_dir", "/tmp/bench_wavenet_audio", "Where the training runs go.")
-flags.DEFINE_bool("quick", False, "Few steps and a short profile (a smoke run).")
+flags.DEFINE_float(
+    "temperature", 0.7, "Teacher sampling temperature of the WAV, the picture and a quality row."
+)
+flags.DEFINE_integer("quality_clips", 64, "Clips per set of the quality table (a multiple of 4).")
+flags.DEFINE_integer(
+    "quality_length", 0, "Samples per clip of the quality table (0: --clip_length)."
+)
+flags.DEFINE_string(
+    "work_dir", "/tmp/bench_wavenet_audio", "Where the training runs go (a run resumes there)."
+)
+flags.DEFINE_bool("quick", False, "Few steps (a smoke run at full model size).")
 flags.DEFINE_string("output_dir", results.DOCS, "Where the WAVs and the spectrogram PNG go.")
 flags.DEFINE_integer(
     "generate_samples", audio.SAMPLE_RATE, "Samples generated by the teacher and by the student."
@@ -69,30 +85,18 @@ STUDENT = {
     "skip_channels": 32,
     "num_cross_entropy_samples": 16,
 }
-PROFILED = {
-    "num_stacks": 2,
-    "layers_per_stack": 10,
-    "residual_channels": 64,
-    "skip_channels": 128,
-}  # bench.wavenet's config, softmax head
 KL_BATCHES, KL_BATCH = 4, 8  # fixed test clips for the before/after KL
+QUALITY_SEED = 7
 
 
 def _configs():
-    """(teacher, student, profiled) hyper-parameters, dataset options, KL batches and size.
+    """(teacher, student) hyper-parameters, dataset options, KL batches and size.
 
     A `--tiny` run uses the test sizes of `tests.conformance.goldens` (without
     local conditioning) on its short clips.
     """
     if not FLAGS.tiny:
-        return (
-            TEACHER,
-            STUDENT,
-            PROFILED,
-            {"clip_length": FLAGS.clip_length},
-            KL_BATCHES,
-            KL_BATCH,
-        )
+        return TEACHER, STUDENT, {"clip_length": FLAGS.clip_length}, KL_BATCHES, KL_BATCH
     tiny = {
         key: goldens.TINY_WAVENET[key]
         for key in ("num_stacks", "layers_per_stack", "residual_channels", "skip_channels")
@@ -109,7 +113,7 @@ def _configs():
         )
     }
     teacher = {**tiny, "output": "logistic_mixture", "num_components": 2}
-    return teacher, student, tiny, {**goldens.AUDIO, "clip_length": FLAGS.clip_length}, 1, 2
+    return teacher, student, {**goldens.AUDIO, "clip_length": FLAGS.clip_length}, 1, 2
 
 
 def _set_threads():
@@ -128,14 +132,25 @@ def _codes(split, options):
     return np.concatenate([b["audio"].numpy() for b in batches])
 
 
+def _marginal(train_codes):
+    """The train split's mu-law code marginal, add-one smoothed: float64 [256]."""
+    counts = np.bincount(train_codes.ravel(), minlength=audio.NUM_LEVELS) + 1.0
+    return counts / counts.sum()
+
+
 def unigram_nats(train_codes, test_codes):
     """Nats per test sample of the train split's mu-law code marginal (add-one smoothed)."""
-    counts = np.bincount(train_codes.ravel(), minlength=audio.NUM_LEVELS) + 1.0
-    log_p = np.log(counts / counts.sum())
-    return float(-np.mean(log_p[test_codes.ravel()]))
+    return float(-np.mean(np.log(_marginal(train_codes))[test_codes.ravel()]))
 
 
-def _train(name, hparams, steps, batch, options, model_dir, eval_batches):
+def teacher_schedule(steps):
+    """The teacher's learning rate: cosine decay from `--teacher_learning_rate` over the run."""
+    return tf.keras.optimizers.schedules.CosineDecay(
+        FLAGS.teacher_learning_rate, steps, alpha=FLAGS.final_learning_rate
+    )
+
+
+def _train(name, hparams, steps, batch, options, model_dir, eval_batches, learning_rate=1e-3):
     start = time.perf_counter()
     model, history = training.train(
         name,
@@ -145,6 +160,7 @@ def _train(name, hparams, steps, batch, options, model_dir, eval_batches):
         model_dir=model_dir,
         hparams=hparams,
         dataset_options=options,
+        learning_rate=learning_rate,
         checkpoint_every=100,
         eval_batches=eval_batches,
         verbose=2,
@@ -220,118 +236,67 @@ def _real_clip(num_samples):
     return audio.mu_law_decode(batch["audio"][0, :num_samples]).numpy()
 
 
-# ------------------------------------------------------------------ 4. profile
-PROFILE_LEVELS = (
-    "loop only",
-    "+ dilated conv matmuls",
-    "+ queue gather/scatter",
-    "+ conditioning, gate, residual/skip 1x1s",
-    "+ output head",
-    "+ sampling (= fast XLA generation)",
-)
+def _real_sets(options, count):
+    """Two disjoint sets of `count` real test clips (waveforms), and their speakers.
 
-
-def _profile_loop(model, level):
-    """An XLA while loop doing the first `level + 1` parts of a fast-generation step.
-
-    Every variant feeds its result back into the next step (and into the
-    emitted code) so XLA cannot drop the work.
+    Test clip `i` is spoken by speaker `i % num_speakers`, so consecutive blocks of
+    `count` clips (a multiple of the speaker count) hold every speaker equally often.
     """
-    stack, h = model.stack, tf.one_hot([0], model.num_speakers)
-    width = stack.residual_channels
-
-    def conv_matmul(conv, x):  # a width-2 causal conv's matmul without its queue
-        flat = tf.concat([x] * conv.kernel_size, axis=-1)
-        return tf.matmul(flat, tf.reshape(conv.kernel, [-1, conv.filters])) + conv.bias
-
-    def pseudo_code(u, values):  # a data-dependent code without sampling
-        return tf.clip_by_value(
-            tf.cast((u + 1e-3 * tf.reduce_mean(values, -1)) * 255.0, tf.int32), 0, audio.MU
-        )
-
-    def body(t, previous, queues, codes, noise):
-        u = noise[t]
-        if level == 0:
-            code = pseudo_code(u[0], previous)
-        elif level in (1, 2):
-            new_queues = []
-            if level == 1:
-                x = conv_matmul(stack.input_conv, previous)
-                for block in stack.blocks:
-                    x = conv_matmul(block.dilated_conv, x)[:, :width]
-            else:
-                x, queue = stack.input_conv.step(previous, queues[0], t)
-                new_queues.append(queue)
-                for block, queue in zip(stack.blocks, queues[1:]):
-                    pre, queue = block.dilated_conv.step(x, queue, t)
-                    x = pre[:, :width]
-                    new_queues.append(queue)
-                queues = new_queues
-            code = pseudo_code(u[0], x)
-        elif level == 3:
-            x, queue = stack.input_conv.step(previous, queues[0], t)
-            new_queues, skips = [queue], []
-            for block, queue in zip(stack.blocks, queues[1:]):
-                x, skip, queue = block.step(x, queue, t, h)
-                new_queues.append(queue)
-                skips.append(skip)
-            queues = new_queues
-            code = pseudo_code(u[0], tf.add_n(skips))
-        else:
-            params, queues = stack.step(previous, queues, t, h)
-            code = (
-                pseudo_code(u[0], params)
-                if level == 4
-                else model._draw(params, u, tf.constant(1.0))
-            )
-        return t + 1, model._encode(code), queues, codes.write(t, code), noise
-
-    @tf.function(jit_compile=True, autograph=False)
-    def run(noise):
-        codes = tf.TensorArray(tf.int32, size=tf.shape(noise)[0], element_shape=[None])
-        start = tf.zeros([1, stack.input_conv.kernel.shape[1]])
-        loop_vars = (tf.constant(0), start, stack.initial_queues(1), codes, noise)
-        out = tf.while_loop(lambda t, *_: t < tf.shape(noise)[0], body, loop_vars)
-        return out[3].stack()
-
-    return run
+    batch = next(iter(data.load("audio", "test", batch_size=2 * count, shuffle=False, **options)))
+    waveforms = audio.mu_law_decode(batch["audio"]).numpy()
+    speakers = batch["speaker"].numpy()
+    return (waveforms[:count], waveforms[count:]), (speakers[:count], speakers[count:])
 
 
-def profile_rows(num_samples, repeats, config=PROFILED):
-    """(part, us/sample, us/sample of the part, share) rows, and the full loop's samples/s."""
-    tf.keras.utils.set_random_seed(0)
-    model = registry.build("wavenet", config)
-    model(model.example_features(1))
-    noise = tf.random.stateless_uniform([num_samples, 2, 1], [1, 2])
-    micros = []
-    for level in range(len(PROFILE_LEVELS)):
-        run = _profile_loop(model, level)
-        seconds = float(np.median(results.time_calls(lambda run=run: run(noise), repeats)))
-        micros.append(1e6 * seconds / num_samples)
-    reference = float(
-        np.median(
-            results.time_calls(
-                lambda: model.sample(num_samples, speaker=[0], seed=1, jit_compile=True), repeats
-            )
-        )
+def unigram_samples(train_codes, shape, seed=QUALITY_SEED):
+    """Waveforms of i.i.d. codes from the train split's marginal: noise at the data's level."""
+    rng = np.random.RandomState(seed)
+    codes = rng.choice(audio.NUM_LEVELS, size=shape, p=_marginal(train_codes))
+    return audio.mu_law_decode(codes).numpy()
+
+
+def quality_row(name, waveforms, speakers, reference, base_pitches):
+    """A row of the quality table: the set's spectral distance from `reference` and its pitch."""
+    distance = audio_quality.spectral_distance(waveforms, reference)
+    f0, aperiodicity = audio_quality.clip_pitch(waveforms)
+    voiced, own, others = audio_quality.pitch_match(f0, speakers, base_pitches)
+    return (
+        name,
+        f"{distance:.1f}",
+        f"{np.mean(aperiodicity):.2f}",
+        f"{voiced:.0%}",
+        f"{own:.0%}",
+        f"{others:.0%}",
     )
-    rows, previous = [], 0.0
-    for name, total in zip(PROFILE_LEVELS, micros):
-        part = total - previous
-        rows.append((name, f"{total:.1f}", f"{part:+.1f}", f"{part / micros[-1]:.0%}"))
-        previous = total
-    return rows, num_samples / reference
 
 
-def _macs_per_sample(config):
-    r, s, layers = (
-        config["residual_channels"],
-        config["skip_channels"],
-        config["num_stacks"] * config["layers_per_stack"],
+def _quality_table(teacher, student, train_codes, options, temperatures):
+    """The quality rows (floor, ceiling, teacher at each temperature, student) and clip info."""
+    count, length = FLAGS.quality_clips, FLAGS.quality_length or FLAGS.clip_length
+    if count % 4:
+        raise ValueError(f"quality_clips: expected a multiple of 4, got {count}.")
+    (reference, floor), (speakers, floor_speakers) = _real_sets(
+        {**options, "clip_length": length}, count
     )
-    dilated, ones = layers * 2 * r * 2 * r, layers * (r * r + r * s) - r * r
-    head = s * s + s * audio.NUM_LEVELS
-    return dilated, ones, head
+    base_pitches = audio.speaker_table(teacher.num_speakers)[1]
+    sets = [
+        ("other real test clips (floor)", floor, floor_speakers),
+        (
+            "mu-law marginal (unigram) samples (ceiling)",
+            unigram_samples(train_codes, [count, length]),
+            speakers,
+        ),
+    ]
+    for temperature in temperatures:
+        codes = teacher.sample(
+            length, speaker=speakers, seed=QUALITY_SEED, temperature=temperature, jit_compile=True
+        )
+        name = f"WaveNet teacher, temperature {temperature:g}"
+        sets.append((name, audio.mu_law_decode(codes).numpy(), speakers))
+    codes = student.sample(length, speaker=speakers, seed=QUALITY_SEED)
+    sets.append(("Parallel WaveNet student", audio.mu_law_decode(codes).numpy(), speakers))
+    rows = [quality_row(name, w, s, reference, base_pitches) for name, w, s in sets]
+    return rows, count, length
 
 
 # ------------------------------------------------------------------ main
@@ -345,22 +310,27 @@ def main(argv):
         teacher_batch=2,
         student_batch=2,
         clip_length=goldens.AUDIO["clip_length"],
-        profile_samples=64,
-        repeats=1,
+        quality_clips=4,
+        quality_length=512,
         generate_samples=1024,
     )
     if FLAGS.quick:
-        teacher_steps, student_steps, profile_samples, repeats = 60, 20, 2000, 1
+        teacher_steps, student_steps = 60, 20
     else:
         teacher_steps, student_steps = FLAGS.teacher_steps, FLAGS.student_steps
-        profile_samples, repeats = FLAGS.profile_samples, FLAGS.repeats
-    teacher_config, student_config, profiled, options, kl_count, kl_size = _configs()
+    teacher_config, student_config, options, kl_count, kl_size = _configs()
     tag = "tiny" if FLAGS.tiny else "quick" if FLAGS.quick else "full"
-    teacher_dir = os.path.join(FLAGS.work_dir, f"teacher_{tag}")
-    student_dir = os.path.join(FLAGS.work_dir, f"student_{tag}")
+    # The schedules depend on the step counts: runs with other ones go to other directories.
+    teacher_dir = os.path.join(
+        FLAGS.work_dir, f"teacher_{tag}_{teacher_steps}_lr{FLAGS.teacher_learning_rate:g}"
+    )
+    student_dir = os.path.join(
+        FLAGS.work_dir, f"student_{os.path.basename(teacher_dir)}_{student_steps}"
+    )
 
     # 1. Teacher and the unigram baseline.
-    baseline = unigram_nats(_codes("train", options), _codes("test", options))
+    train_codes = _codes("train", options)
+    baseline = unigram_nats(train_codes, _codes("test", options))
     teacher, history, teacher_seconds = _train(
         "wavenet",
         teacher_config,
@@ -369,6 +339,7 @@ def main(argv):
         options,
         teacher_dir,
         2 if FLAGS.tiny else -1,
+        teacher_schedule(teacher_steps),
     )
     nll = history.test_metrics["loss"]  # nats per sample on the whole test split
     print(f"teacher test NLL {nll:.4f} nats/sample; unigram {baseline:.4f}", flush=True)
@@ -391,21 +362,26 @@ def main(argv):
     after = student_kl(student, kl_batches)
     print(f"student KL/sample before {before[0]:.4f} after {after[0]:.4f}", flush=True)
 
-    # 3. One second of audio from each, and the spectrogram beside a real clip.
-    length = FLAGS.generate_samples
+    # 3. Sample quality; one second of audio from each, and the spectrogram beside a real clip.
+    temperatures = sorted({1.0, FLAGS.temperature}, reverse=True)
+    quality, count, length = _quality_table(teacher, student, train_codes, options, temperatures)
+    seconds = FLAGS.generate_samples / audio.SAMPLE_RATE
     start = time.perf_counter()
-    teacher_codes = teacher.sample(length, speaker=[0], seed=3, jit_compile=True)
+    teacher_codes = teacher.sample(
+        FLAGS.generate_samples, speaker=[0], seed=3, temperature=FLAGS.temperature, jit_compile=True
+    )
     teacher_gen = time.perf_counter() - start
     start = time.perf_counter()
-    student_codes = student.sample(length, speaker=[0], seed=3)
+    student_codes = student.sample(FLAGS.generate_samples, speaker=[0], seed=3)
     student_gen = time.perf_counter() - start
+    teacher_title = f"WaveNet teacher (temperature {FLAGS.temperature:g})"
     waves = {
-        "real test clip (speaker 0)": _real_clip(length),
-        "WaveNet teacher (fast XLA)": audio.mu_law_decode(teacher_codes)[0].numpy(),
+        "real test clip (speaker 0)": _real_clip(FLAGS.generate_samples),
+        teacher_title: audio.mu_law_decode(teacher_codes)[0].numpy(),
         "Parallel WaveNet student": audio.mu_law_decode(student_codes)[0].numpy(),
     }
     files = {
-        "wavenet_teacher_sample.wav": waves["WaveNet teacher (fast XLA)"],
+        "wavenet_teacher_sample.wav": waves[teacher_title],
         "parallel_wavenet_sample.wav": waves["Parallel WaveNet student"],
     }
     paths = {
@@ -415,13 +391,10 @@ def main(argv):
     for name, waveform in files.items():
         write_wav(paths[name], waveform)
     write_spectrogram(paths["wavenet_spectrogram.png"], waves)
-
-    # 4. Profile of fast XLA generation.
-    profile, rate = profile_rows(profile_samples, repeats, profiled)
-    dilated, ones, head = _macs_per_sample(profiled)
+    machine = limits.limits_table(limits.measure(tiny=FLAGS.tiny))
     wall = time.perf_counter() - wall
 
-    log2, seconds = np.log(2.0), length / audio.SAMPLE_RATE
+    log2 = np.log(2.0)
     command = "python -m bench.wavenet_audio" + "".join(
         f" --{name}" for name in ("quick", "tiny") if FLAGS[name].value
     )
@@ -431,11 +404,12 @@ def main(argv):
         f"conditioning, no local conditioning); {results.machine()}, "
         f"{threads} intra-op thread(s); whole run {wall / 60:.1f} min.\n\n"
         f"Teacher: `wavenet` with the logistic-mixture head, "
-        f"{teacher_config['num_stacks']} stack x {teacher_config['layers_per_stack']} "
+        f"{teacher_config['num_stacks']} stack(s) x {teacher_config['layers_per_stack']} "
         f"layers, {teacher_config['residual_channels']} residual / "
         f"{teacher_config['skip_channels']} skip channels, "
         f"{teacher_config['num_components']} logistics, {teacher_steps} steps of batch "
-        f"{FLAGS.teacher_batch} through "
+        f"{FLAGS.teacher_batch}, learning rate {FLAGS.teacher_learning_rate:g} cosine-decayed "
+        f"to {FLAGS.final_learning_rate:g} of it, through "
         f"`training.train` ({teacher_seconds / 60:.1f} min); NLL on "
         f"{'2 batches of the' if FLAGS.tiny else 'the whole 256-clip'} test split. The "
         f"unigram baseline is the train split's mu-law code marginal"
@@ -477,22 +451,38 @@ def main(argv):
     ]
     text += results.markdown_table(("quantity", "value", "detail"), rows)
     text += (
-        "\n\nSpectrograms (log-magnitude STFT, 512-sample Hann window, hop 128) of a "
-        "real test clip, the teacher's and the student's second: "
-        f"{results.shown_path(paths['wavenet_spectrogram.png'])}.\n\n"
-        f"Where the time of fast XLA generation goes: the `bench.wavenet` config "
-        f"({profiled['num_stacks']} stacks x {profiled['layers_per_stack']} layers, "
-        f"{profiled['residual_channels']} residual / {profiled['skip_channels']} skip "
-        f"channels, softmax head, speaker conditioning, batch 1, initial weights), "
-        f"{profile_samples} samples per call, median of {repeats} after a warm-up. Each "
-        f"row is an XLA `tf.while_loop` doing cumulatively more of the step; the part's "
-        f"cost is the difference from the row above (noisy at the 1 us level on a "
-        f"shared CPU). `model.sample(jit_compile=True)` ran at {rate:,.0f} samples/s "
-        f"({rate / audio.SAMPLE_RATE:.2f}x real time) in this run. Multiply-adds per "
-        f"sample: dilated convs {dilated:,}, residual/skip 1x1s {ones:,}, output head "
-        f"{head:,}.\n\n"
+        f"\n\nSample quality (`bench/audio_quality.py`): {count} clips of {length} samples per "
+        f"set, {count // 4} conditioned on (or spoken by) each speaker, scored against {count} "
+        f"real test clips of the same speakers. Spectral distance: the RMS over frequency bins "
+        f"of the dB difference between the sets' mean log-power spectra (512-sample Hann "
+        f"window, hop 128). Pitch (YIN: 256-sample window, hop 128, 80-1000 Hz, threshold "
+        f"0.15): a clip's aperiodicity is the median over its frames of the smallest "
+        f"cumulative-mean-normalised difference (0: periodic, about 0.8 for white noise; the "
+        f"column is its mean over the clips), its f0 the median over its voiced frames (none "
+        f"when under half the frames are voiced). 'Own register' counts the clips whose f0 "
+        f"lies within the octave above the conditioned speaker's base pitch, where every real "
+        f"clip of that speaker lies, widened by a semitone either side; 'other registers' the "
+        f"same for the other speakers, averaged over them (chance: a pitch that ignores the "
+        f"conditioning). The floor is a second set of real test clips, the ceiling i.i.d. "
+        f"draws from the mu-law marginal.\n\n"
     )
-    text += results.markdown_table(("loop does", "us/sample", "part", "share"), profile)
+    text += results.markdown_table(
+        (
+            "clips",
+            "spectral distance (dB)",
+            "aperiodicity",
+            "voiced",
+            "own register",
+            "other registers",
+        ),
+        quality,
+    )
+    text += (
+        "\n\nSpectrograms (log-magnitude STFT, 512-sample Hann window, hop 128) of a "
+        f"real test clip, the teacher's and the student's {seconds:g} s: "
+        f"{results.shown_path(paths['wavenet_spectrogram.png'])}.\n\n"
+        f"{machine}"
+    )
     results.write_block("wavenet_audio", text)
 
 

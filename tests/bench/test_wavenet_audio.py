@@ -1,4 +1,4 @@
-"""Smoke test of bench/wavenet_audio.py: teacher, student, WAVs, spectrogram and profile."""
+"""Smoke test of bench/wavenet_audio.py: teacher, student, sample quality, WAVs, spectrogram."""
 
 import math
 import wave
@@ -8,9 +8,12 @@ from tests.bench import smoke
 
 def test_wavenet_audio_tiny(tmp_path):
     out = smoke.run(
-        "wavenet_audio", f"--work_dir={tmp_path / 'runs'}", f"--output_dir={tmp_path / 'out'}"
+        "wavenet_audio",
+        f"--work_dir={tmp_path / 'runs'}",
+        f"--output_dir={tmp_path / 'out'}",
+        "--temperature=0.5",
     )
-    results, profile = smoke.tables(out)
+    results, quality, machine = smoke.tables(out)
 
     assert results.header == ["quantity", "value", "detail"]
     teacher_wav = tmp_path / "out" / "wavenet_teacher_sample.wav"
@@ -39,6 +42,27 @@ def test_wavenet_audio_tiny(tmp_path):
         smoke.number(row[1], low=0)
         assert row[2] == str(path)
 
+    # --temperature=0.5 adds a second teacher row, the default temperature 1 being the first.
+    assert quality.column("clips") == [
+        "other real test clips (floor)",
+        "mu-law marginal (unigram) samples (ceiling)",
+        "WaveNet teacher, temperature 1",
+        "WaveNet teacher, temperature 0.5",
+        "Parallel WaveNet student",
+    ]
+    distance = [smoke.number(c, low=0) for c in quality.column("spectral distance (dB)")]
+    aperiodicity = [smoke.number(c, 0, 1) for c in quality.column("aperiodicity")]
+    pitch = [
+        [smoke.number(c, 0, 100) for c in quality.column(name)]
+        for name in ("voiced", "own register", "other registers")
+    ]
+    for voiced, own, others in zip(*pitch):
+        assert own <= voiced and others <= voiced
+    # The ceiling's i.i.d. codes have no pitch, and their spectrum is far from the real one.
+    assert [column[1] for column in pitch] == [0, 0, 0]
+    assert distance[1] > distance[0] and aperiodicity[1] > aperiodicity[0]
+    assert machine.header == ["limit", "measured"]
+
     for path in (teacher_wav, student_wav):
         with wave.open(str(path), "rb") as handle:
             assert (
@@ -48,19 +72,6 @@ def test_wavenet_audio_tiny(tmp_path):
                 handle.getnframes(),
             ) == (1, 2, 16000, 1024)
     smoke.assert_png(tmp_path / "out" / "wavenet_spectrogram.png")
-    assert (tmp_path / "runs" / "teacher_tiny").is_dir()
-    assert (tmp_path / "runs" / "student_tiny").is_dir()
-
-    assert profile.header == ["loop does", "us/sample", "part", "share"]
-    assert profile.column("loop does") == [
-        "loop only",
-        "+ dilated conv matmuls",
-        "+ queue gather/scatter",
-        "+ conditioning, gate, residual/skip 1x1s",
-        "+ output head",
-        "+ sampling (= fast XLA generation)",
-    ]
-    for row in profile.rows:
-        assert smoke.number(row[1]) > 0
-        smoke.number(row[2])
-        smoke.number(row[3])
+    # --tiny: 3 teacher steps at learning rate 2e-3, then 2 student steps.
+    assert (tmp_path / "runs" / "teacher_tiny_3_lr0.002").is_dir()
+    assert (tmp_path / "runs" / "student_teacher_tiny_3_lr0.002_2").is_dir()

@@ -80,20 +80,6 @@ def test_causal_with_exact_receptive_field():
         assert set(support) == set(range(max(0, t - stack.receptive_field), t))
 
 
-def test_step_matches_call_with_conditioning():
-    stack = _stack(filter_width=3, global_conditioning=True, local_conditioning=True)
-    x = tf.random.stateless_normal([2, 20, 2], [0, 1])
-    h = tf.one_hot([0, 3], 4)
-    y = tf.random.stateless_normal([2, 20, 5], [0, 3])
-    expected = stack(x, global_condition=h, local_condition=y).numpy()
-    queues, previous, outputs = stack.initial_queues(2), tf.zeros([2, 2]), []
-    for t in range(20):  # checks `step`; generation loops are tf.while_loops in the model
-        out, queues = stack.step(previous, queues, tf.constant(t), h, y[:, t])
-        outputs.append(out.numpy())
-        previous = x[:, t]
-    np.testing.assert_allclose(np.stack(outputs, 1), expected, rtol=1e-4, atol=1e-5)
-
-
 def test_stack_config_round_trip():
     stack = _stack(global_conditioning=True)
     clone = WaveNetStack.from_config(stack.get_config())

@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 from scipy.special import log_softmax
 
-from tfgen import data, registry
-from tfgen.models.wavenet import WaveNet
+from tfgen import data, noise, registry
+from tfgen.layers.wavenet_generation import WaveNetGenerator
+from tfgen.models.wavenet import WaveNet, categorical_from_uniform
 
 SMALL = dict(
     num_stacks=2,
@@ -84,35 +85,140 @@ def test_mixture_head_log_prob_is_normalised():
     np.testing.assert_allclose(np.exp(per_step.numpy()).sum(), 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
-def test_fast_generation_equals_naive_generation(output):
-    model = _model(output=output)
-    features = model.example_features(2)
-    kwargs = dict(speaker=features["speaker"], mel=features["mel"], seed=11)
+@pytest.mark.parametrize(
+    "output, conditioned, batch, filter_width",
+    [
+        ("softmax", True, 2, 2),
+        ("softmax", True, 2, 3),
+        ("logistic_mixture", True, 2, 2),
+        ("logistic_mixture", False, 3, 3),
+    ],
+)
+def test_fast_generation_equals_naive_generation(output, conditioned, batch, filter_width):
+    """Same seed, same samples: XLA and plain-graph fast loops against naive generation."""
+    if conditioned:  # A speaker id and log-mel frames.
+        model = _model(output=output, filter_width=filter_width)
+    else:
+        model = _model(
+            output=output, filter_width=filter_width, num_speakers=0, local_conditioning=False
+        )
+    features = model.example_features(batch)
+    kwargs = dict(speaker=features["speaker"], mel=features.get("mel"), seed=11)
     fast_xla = model.sample(48, **kwargs).numpy()
     fast_graph = model.sample(48, jit_compile=False, **kwargs).numpy()
     naive = model.sample(48, jit_compile=False, method="naive", **kwargs).numpy()
-    assert fast_xla.shape == (2, 48) and fast_xla.dtype == np.int32
+    assert fast_xla.shape == (batch, 48) and fast_xla.dtype == np.int32
     np.testing.assert_array_equal(fast_xla, naive)
     np.testing.assert_array_equal(fast_graph, naive)
     other = model.sample(48, **{**kwargs, "seed": 12}).numpy()
     assert not np.array_equal(other, fast_xla)
 
 
-def test_samples_follow_the_model_conditionals():
+def test_categorical_from_uniform_inverts_the_numpy_cdf():
+    """The code is the first class whose CDF exceeds u (float64 NumPy reference)."""
+    logits = tf.random.stateless_normal([512, 256], [0, 1]) * 3.0
+    u = tf.random.stateless_uniform([512], [0, 2])
+    probs = np.exp(log_softmax(logits.numpy().astype(np.float64), -1))
+    expected = (np.cumsum(probs, -1) <= u.numpy()[:, None].astype(np.float64)).sum(-1)
+    np.testing.assert_array_equal(categorical_from_uniform(logits, u).numpy(), expected)
+
+
+@pytest.mark.parametrize("generation_dtype", ["float32", "bfloat16"])
+def test_samples_follow_the_model_conditionals(generation_dtype):
     """Each generated sample is a likely code under the model's own conditional."""
     model = _model(local_conditioning=False, num_speakers=0)
-    codes = model.sample(32, speaker=tf.zeros([64], tf.int32), seed=3).numpy()
+    speaker = tf.zeros([64], tf.int32)
+    codes = model.sample(32, speaker=speaker, seed=3, generation_dtype=generation_dtype).numpy()
     logits = model({"audio": codes}).numpy()
     chosen = np.take_along_axis(log_softmax(logits, -1), codes[..., None], -1)[..., 0]
     entropy = -(np.exp(log_softmax(logits, -1)) * log_softmax(logits, -1)).sum(-1)
     # E[-log p(sample)] = entropy for samples from the model.
     np.testing.assert_allclose(-chosen.mean(), entropy.mean(), rtol=0.02)
-    low = model.sample(32, speaker=tf.zeros([64], tf.int32), seed=3, temperature=0.3).numpy()
+    low = model.sample(
+        32, speaker=speaker, seed=3, temperature=0.3, generation_dtype=generation_dtype
+    ).numpy()
     low_chosen = np.take_along_axis(
         log_softmax(model({"audio": low}).numpy(), -1), low[..., None], -1
     )
     assert low_chosen.mean() > chosen.mean()
+
+
+def _draw(logits, u):
+    """`categorical_from_uniform` of logits [B, T, 256] at u [B, T]."""
+    return categorical_from_uniform(logits.reshape(-1, 256), u.ravel()).numpy().reshape(u.shape)
+
+
+def _teacher_forced_logits(model, codes, speaker, mel, dtype):
+    """Fast-generation logits [B, T, 256] in `dtype`, each step fed the code before it."""
+    generator = WaveNetGenerator(model.stack, model._speaker(speaker), dtype)
+    y = model.upsampler(mel)
+    state, previous, logits = (
+        generator.initial_state(codes.shape[0]),
+        -tf.ones_like(codes[:, 0]),
+        [],
+    )
+    for t in range(codes.shape[1]):
+        output, state = generator.step(previous, state, t, y[:, t])
+        logits.append(output)
+        previous = codes[:, t]
+    return tf.stack(logits, axis=1).numpy()
+
+
+def test_bfloat16_generation_draws_the_float32_codes_but_for_near_ties():
+    """bfloat16 fast generation against float32 naive generation, within bfloat16's rounding.
+
+    Along float32 samples (= naive ones, above), the bfloat16 step's conditionals are
+    within bfloat16 rounding of the float32 network's, and at the same uniform noise they
+    draw the same code except where the noise lies within that rounding of a CDF step:
+    free-running bfloat16 samples equal the float32 ones only until such a near tie.
+    """
+    model = _model()
+    kernel = model.stack.output_projection.kernel
+    kernel.assign(10.0 * kernel)  # Logits spread over ~6 nats, peaked as a trained model's.
+    features = model.example_features(16)
+    speaker, mel, steps = features["speaker"], features["mel"], 64
+    codes = model.sample(steps, speaker=speaker, mel=mel, seed=7).numpy()
+    u = noise.uniform_from_seed([steps, 2, 16], 7).numpy()[:, 0].T  # [B, T], as `sample` draws
+    expected = log_softmax(model({"audio": codes, "speaker": speaker, "mel": mel}).numpy(), -1)
+    float32 = _teacher_forced_logits(model, codes, speaker, mel, "float32")
+    np.testing.assert_allclose(log_softmax(float32, -1), expected, atol=1e-4)
+    np.testing.assert_array_equal(_draw(float32, u), codes)
+
+    bfloat16 = log_softmax(_teacher_forced_logits(model, codes, speaker, mel, "bfloat16"), -1)
+    # 8 significant bits: log-probability errors of a few 2^-8 of their range.
+    assert np.abs(bfloat16 - expected).max() < 0.02 * np.ptp(expected, -1).max()
+    cdf, cdf_bfloat16 = np.cumsum(np.exp(expected), -1), np.cumsum(np.exp(bfloat16), -1)
+    distance = np.abs(cdf_bfloat16 - cdf).max(-1)  # Kolmogorov distance per step
+    assert distance.max() < 0.005
+    differ = _draw(bfloat16, u) != codes
+    assert differ.mean() < 0.1
+    # Where the draws differ, u is within the two CDFs' distance of a float32 CDF step.
+    nearest_step = np.abs(cdf - u[..., None]).min(-1)
+    assert np.all(nearest_step[differ] <= distance[differ] + 1e-5)
+
+
+def test_generation_dtype_is_a_hyper_parameter_of_sample_and_generate():
+    model = _model(generation_dtype="bfloat16")
+    assert model.get_config()["generation_dtype"] == "bfloat16"
+    features = model.example_features(2)
+    kwargs = dict(speaker=features["speaker"], mel=features["mel"], seed=4)
+    bfloat16 = model.sample(40, **kwargs).numpy()
+    float32 = model.sample(40, generation_dtype="float32", **kwargs).numpy()
+    default = _model()
+    default.set_weights(model.get_weights())
+    np.testing.assert_array_equal(float32, default.sample(40, **kwargs).numpy())
+    out = model.signatures()["generate"](
+        num_samples=tf.constant(40),
+        speaker=features["speaker"],
+        mel=features["mel"],
+        temperature=tf.constant(1.0),
+        seed=tf.constant(4, tf.int64),
+    )
+    np.testing.assert_array_equal(out["audio"].numpy(), bfloat16)
+    with pytest.raises(ValueError, match="generation_dtype: expected 'float32' for method"):
+        model.sample(4, method="naive", jit_compile=False, **kwargs)
+    with pytest.raises(ValueError, match="generation_dtype: expected one of"):
+        WaveNet(generation_dtype="float16")
 
 
 def test_generate_signature(tmp_path):

@@ -53,13 +53,14 @@ from tfgen.layers.multiplicative import (
 )
 from tfgen.layers.noisy_dense import NoisyDense, scale_noise, split_noise_seed
 from tfgen.layers.ordering import after
-from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler
+from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler, pointwise
 from tfgen.layers.scatter import scatter_per_example
 from tfgen.layers.sparse_memory import SparseMemory
 from tfgen.layers.sparse_recurrent import SparseRecurrentCell
 from tfgen.layers.upsampling import ConditioningUpsampler, upsampling_strides
 from tfgen.layers.usage import UsageState, initial_usage, least_recently_used, record_access
 from tfgen.layers.wavenet_block import WaveNetBlock, WaveNetStack
+from tfgen.layers.wavenet_generation import WaveNetGenerator
 
 __all__ = [
     "ACTCell",
@@ -97,6 +98,7 @@ __all__ = [
     "UsageState",
     "VerticalStackConv2D",
     "WaveNetBlock",
+    "WaveNetGenerator",
     "WaveNetStack",
     "after",
     "attention_window",
@@ -114,6 +116,7 @@ __all__ = [
     "multiplicative_unit",
     "orthogonal_hyperplanes",
     "permute_keys",
+    "pointwise",
     "random_permutations",
     "record_access",
     "redundant_read",

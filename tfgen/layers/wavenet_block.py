@@ -1,10 +1,11 @@
 """WaveNet's gated residual block and the stack of them (arXiv 1609.03499 Sec. 2.3-2.5).
 
 `WaveNetStack` is the whole causal network from (shifted) inputs to output
-channels, with `step` for fast generation (Paine et al., arXiv 1611.09482):
-the WaveNet model uses it with softmax or mixture-of-logistics outputs, and a
-Parallel WaveNet student flow can use it with `output_channels=2` (location
-and log-scale) on logistic noise.
+channels: the WaveNet model uses it with softmax or mixture-of-logistics
+outputs, and a Parallel WaveNet student flow can use it with
+`output_channels=2` (location and log-scale) on logistic noise. Fast
+generation, one step of every layer per sample (Paine et al., arXiv
+1611.09482), is `tfgen.layers.wavenet_generation.WaveNetGenerator`.
 """
 
 import tensorflow as tf
@@ -12,6 +13,16 @@ import tensorflow as tf
 from tfgen.checks import check_int
 from tfgen.layers.causal_conv import CausalConv1D
 from tfgen.layers.gated import GatedActivation
+
+
+def _check_condition(owner, name, wanted, value):
+    """Raises a ValueError unless the conditioning tensor `value` is given exactly when `wanted`."""
+    if wanted and value is None:
+        raise ValueError(f"{owner}: expected a {name} tensor, got None.")
+    if not wanted and value is not None:
+        raise ValueError(
+            f"{owner}: expected no {name} ({name.split('_')[0]}_conditioning=False), got a tensor."
+        )
 
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
@@ -100,47 +111,17 @@ class WaveNetBlock(tf.keras.layers.Layer):
             else None
         )
 
-    def _check_conditions(self, global_condition, local_condition):
-        for name, wanted, value in (
-            ("global_condition", self.global_conditioning, global_condition),
-            ("local_condition", self.local_conditioning, local_condition),
-        ):
-            if wanted and value is None:
-                raise ValueError(f"{self.name}: expected a {name} tensor, got None.")
-            if not wanted and value is not None:
-                raise ValueError(
-                    f"{self.name}: expected no {name} ({name.split('_')[0]}"
-                    f"_conditioning=False), got a tensor."
-                )
-
-    def _outputs(self, x, pre, global_condition, local_condition):
-        """Adds conditioning to the pre-activations, gates, and projects (any rank)."""
-        self._check_conditions(global_condition, local_condition)
+    def call(self, inputs, global_condition=None, local_condition=None):
+        _check_condition(self.name, "global_condition", self.global_conditioning, global_condition)
+        _check_condition(self.name, "local_condition", self.local_conditioning, local_condition)
+        pre = self.dilated_conv(inputs)
         if self.global_conditioning:
-            g = self.global_projection(global_condition)
-            pre += g[:, None, :] if pre.shape.rank == 3 else g
+            pre += self.global_projection(global_condition)[:, None, :]
         if self.local_conditioning:
             pre += self.local_projection(local_condition)
         z = self.gate(pre)
-        residual = x + self.residual_projection(z) if self.residual_output else x
+        residual = inputs + self.residual_projection(z) if self.residual_output else inputs
         return residual, self.skip_projection(z)
-
-    def call(self, inputs, global_condition=None, local_condition=None):
-        return self._outputs(inputs, self.dilated_conv(inputs), global_condition, local_condition)
-
-    def initial_queue(self, batch_size):
-        """The dilated convolution's queue before time 0 (see `CausalConv1D`)."""
-        return self.dilated_conv.initial_queue(batch_size)
-
-    def step(self, inputs, queue, time, global_condition=None, local_condition=None):
-        """One time step: inputs [batch, R], local_condition [batch, L] at `time`.
-
-        Returns:
-          `(residual [batch, R], skip [batch, S], new_queue)`.
-        """
-        pre, queue = self.dilated_conv.step(inputs, queue, time)
-        residual, skip = self._outputs(inputs, pre, global_condition, local_condition)
-        return residual, skip, queue
 
     def get_config(self):
         return {
@@ -170,8 +151,7 @@ class WaveNetStack(tf.keras.layers.Layer):
       van den Oord et al. 2016, "WaveNet: A Generative Model for Raw Audio",
       arXiv 1609.03499, Sec. 2.1, Fig. 2-3 (causal and dilated causal
       convolutions, dilations 1, 2, ..., 512 repeated), Sec. 2.4, Fig. 4 (the
-      whole architecture); `step`: Paine et al. 2016, "Fast Wavenet
-      Generation Algorithm", arXiv 1611.09482, Sec. 2.
+      whole architecture).
 
     Args:
       output_channels: int, channels per step (256 softmax logits, 3 K mixture
@@ -267,36 +247,6 @@ class WaveNetStack(tf.keras.layers.Layer):
             x, skip = block(x, global_condition=global_condition, local_condition=local_condition)
             skips.append(skip)
         return self._head(skips)
-
-    def initial_queues(self, batch_size):
-        """Every layer's queue before time 0, a list (input conv first, then the blocks)."""
-        return [
-            self.input_conv.initial_queue(batch_size),
-            *(block.initial_queue(batch_size) for block in self.blocks),
-        ]
-
-    # Fast Wavenet (1611.09482) Algorithm: one step per layer per generated sample.
-    def step(self, previous_input, queues, time, global_condition=None, local_condition=None):
-        """The outputs at `time` from the input at `time - 1` and the queues.
-
-        Args:
-          previous_input: float [batch, channels], the input at `time - 1`
-            (zeros at time 0, as `call`'s shift).
-          queues: list from `initial_queues` or the previous `step`.
-          time: int32 scalar.
-          global_condition: float [batch, G] or None.
-          local_condition: float [batch, L] at `time`, or None.
-
-        Returns:
-          `(outputs [batch, output_channels], new_queues)`.
-        """
-        x, input_queue = self.input_conv.step(previous_input, queues[0], time)
-        new_queues, skips = [input_queue], []
-        for block, queue in zip(self.blocks, queues[1:]):
-            x, skip, queue = block.step(x, queue, time, global_condition, local_condition)
-            new_queues.append(queue)
-            skips.append(skip)
-        return self._head(skips), new_queues
 
     def get_config(self):
         return {

@@ -9,27 +9,32 @@ audio: a 256-way softmax (Sec. 2.2), or a discretised mixture of logistics on
 the companded value in [-1, 1] with 256 bins (the teacher of Parallel WaveNet,
 arXiv 1711.10433 Sec. 2.2).
 
-Generation is Fast Wavenet (Paine et al. 2016, arXiv 1611.09482): every
-causal convolution keeps a queue of its past inputs, so each new sample costs
-one step per layer, inside a `tf.while_loop` (XLA-compiled by default). For
-tests and benchmarks, `sample(..., method="naive")` re-runs the whole causal
-stack on the growing waveform at every step instead; with the same seed both
-give the same samples, since each sample is drawn by inverting a CDF at
-uniform noise made from Philox bits (`tfgen.noise`).
+Generation is Fast Wavenet (Paine et al. 2016, arXiv 1611.09482): the causal
+convolutions keep queues of their past inputs, so each new sample costs one
+step per layer (`tfgen.layers.wavenet_generation.WaveNetGenerator`), inside a
+`tf.while_loop` (XLA-compiled by default). For tests and benchmarks,
+`sample(..., method="naive")` re-runs the whole causal stack on the growing
+waveform at every step instead; with the same seed both give the same samples
+in float32, since each sample is drawn by inverting a CDF at uniform noise
+made from Philox bits (`tfgen.noise`). `generation_dtype="bfloat16"` runs the
+fast loop's queues and matrix products in bfloat16 (its samples then differ
+from the float32 ones once a rounding difference changes a draw).
 
 Units: `log_prob` in nats per example (clip); the metric `bits_per_sample`.
 """
 
+import functools
 import math
 
 import tensorflow as tf
 
 from tfgen import noise, registry
-from tfgen.checks import check_int
+from tfgen.checks import check_choice, check_int
 from tfgen.data import audio
 from tfgen.distributions import DiscretizedLogisticMixture
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.layers.wavenet_block import WaveNetStack
+from tfgen.layers.wavenet_generation import COMPUTE_DTYPES, WaveNetGenerator
 from tfgen.models.base import GenerativeModel, signature_function
 
 OUTPUTS = ("softmax", "logistic_mixture")
@@ -44,6 +49,42 @@ def _data_hparams(info):
         "num_mels": num_mels,
         "num_speakers": info.num_labels or 0,
     }
+
+
+def categorical_from_uniform(logits, u):
+    """Inverse-CDF sample of a 256-way categorical at uniform `u`, searched in two levels.
+
+    As `tfgen.noise.categorical_from_uniform` (the first class whose CDF
+    exceeds `u`, here for the unnormalised probabilities `exp(logits - max)`),
+    but the CDF is searched block by block: first among the 16 sums of 16
+    classes each, then within the block found. XLA on CPU lowers a 256-long
+    `cumsum` to a reduce-window of 256^2 additions per row, which made the
+    draw about a quarter of a generation step at batch 16; two 16-long ones
+    cost a twentieth of that. The two agree up to the rounding of the sums.
+
+    Args:
+      logits: float [batch, 256].
+      u: float [batch] uniform numbers in (0, 1).
+
+    Returns:
+      int32 [batch] codes in [0, 256).
+    """
+    size = 16  # blocks of 16 classes, 16 blocks
+    probs = tf.exp(logits - tf.reduce_max(logits, axis=-1, keepdims=True))
+    blocks = tf.reshape(probs, tf.concat([tf.shape(logits)[:1], [size, size]], axis=0))
+    sums = tf.reduce_sum(blocks, axis=-1)
+    cdf = tf.cumsum(sums, axis=-1)
+    target = u * cdf[:, -1]
+    block = _count_at_most(cdf, target, size)
+    before = tf.gather(cdf - sums, block, batch_dims=1)
+    within = tf.cumsum(tf.gather(blocks, block, batch_dims=1), axis=-1) + before[:, None]
+    return block * size + _count_at_most(within, target, size)
+
+
+def _count_at_most(cdf, target, size):
+    """The first index whose `cdf` [batch, size] exceeds `target` [batch], at most size - 1."""
+    count = tf.reduce_sum(tf.cast(cdf <= target[:, None], tf.int32), axis=-1)
+    return tf.minimum(count, size - 1)
 
 
 def check_generation_args(num_samples, speaker, mel, seed, temperature):
@@ -83,6 +124,12 @@ class WaveNet(GenerativeModel):
       clip_length: int, samples per clip of `example_features` (the model
         itself takes any length; with local conditioning it must be
         `frames * hop_length`).
+      generation_dtype: "float32" or "bfloat16", the compute dtype of fast
+        generation (`sample` and the `generate` signature); training and
+        `log_prob` stay float32. float32 is the default: bfloat16 samples
+        equal the float32 (= naive) ones only until a draw falls within
+        bfloat16 rounding of a CDF step, and XLA on CPU (TF 2.15) has no
+        bfloat16 matrix kernel, so it converts and runs slower than float32.
 
     Features are dicts: `audio` int32 [B, T] mu-law codes in [0, 256),
     `speaker` int32 [B] (when `num_speakers` > 0), `mel` float32
@@ -106,6 +153,7 @@ class WaveNet(GenerativeModel):
         output="softmax",
         num_components=10,
         clip_length=8192,
+        generation_dtype="float32",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -123,6 +171,7 @@ class WaveNet(GenerativeModel):
         self.output_type = output
         self.num_components = check_int(num_components, "num_components")
         self.clip_length = check_int(clip_length, "clip_length")
+        self.generation_dtype = check_choice(generation_dtype, "generation_dtype", COMPUTE_DTYPES)
         if local_conditioning and self.clip_length % self.hop_length:
             raise ValueError(
                 f"clip_length: expected a multiple of hop_length="
@@ -206,6 +255,10 @@ class WaveNet(GenerativeModel):
             return tf.one_hot(codes, audio.NUM_LEVELS)
         return audio.codes_to_values(codes)[..., None]
 
+    def _generator_input(self, codes):
+        """`_encode` for `WaveNetGenerator.step`: the codes themselves stand for one-hot inputs."""
+        return codes if self.output_type == "softmax" else self._encode(codes)
+
     # ---------------------------------------------------------------- network
     def call(self, features, training=False):
         """Output parameters [B, T, channels] of p(x_t | x_<t, h, y)."""
@@ -226,7 +279,7 @@ class WaveNet(GenerativeModel):
     def _draw(self, params, u, temperature):
         """Codes [B] from output parameters [B, channels] and uniform noise u [2, B]."""
         if self.output_type == "softmax":
-            return noise.categorical_from_uniform(params / temperature, u[0])
+            return categorical_from_uniform(params / temperature, u[0])
         mixture = self._mixture(params)
         return mixture.to_bins(mixture.sample_from_uniform(u[0], u[1], temperature))
 
@@ -255,30 +308,35 @@ class WaveNet(GenerativeModel):
         return tf.reduce_sum(self._log_probs(self(features), codes), axis=-1)
 
     # ------------------------------------------------------------- generation
-    def _fast_loop(self, h, y, uniform, temperature):
-        """Fast Wavenet (1611.09482): one `step` of every layer per sample.
+    def _fast_loop(self, h, y, uniform, temperature, compute_dtype="float32"):
+        """Fast Wavenet (1611.09482): one `WaveNetGenerator.step` per sample.
 
         Args:
           h: float [B, num_speakers] or None.
           y: float [B, >= T, conditioning_channels] upsampled features, or None.
           uniform: float [T, 2, B] uniform noise.
           temperature: float scalar.
+          compute_dtype: "float32" or "bfloat16".
 
         Returns:
           int32 codes [B, T].
         """
         num_samples, batch = tf.shape(uniform)[0], tf.shape(uniform)[2]
+        generator = WaveNetGenerator(self.stack, h, compute_dtype)
         codes = tf.TensorArray(tf.int32, size=num_samples, element_shape=[None])
 
-        def body(t, previous, queues, codes):
+        def body(t, previous, state, codes):
             local = tf.gather(y, t, axis=1) if y is not None else None
-            params, queues = self.stack.step(previous, queues, t, h, local)
+            params, state = generator.step(previous, state, t, local)
             code = self._draw(params, uniform[t], temperature)
-            return t + 1, self._encode(code), queues, codes.write(t, code)
+            return t + 1, self._generator_input(code), state, codes.write(t, code)
 
-        # At time 0 the shifted input is zero, as in `WaveNetStack.call`.
-        start = tf.zeros(tf.stack([batch, self.stack.input_conv.kernel.shape[1]]))
-        loop_vars = (tf.constant(0), start, self.stack.initial_queues(batch), codes)
+        # At time 0 the shifted input is zero, as in `WaveNetStack.call` (code -1: no one-hot).
+        if self.output_type == "softmax":
+            start = tf.fill(tf.expand_dims(batch, 0), -1)
+        else:
+            start = tf.zeros(tf.stack([batch, 1]))
+        loop_vars = (tf.constant(0), start, generator.initial_state(batch), codes)
         _, _, _, codes = tf.while_loop(lambda t, *_: t < num_samples, body, loop_vars)
         return tf.transpose(codes.stack())
 
@@ -300,25 +358,40 @@ class WaveNet(GenerativeModel):
         _, codes = tf.while_loop(lambda t, _: t < num_samples, body, (tf.constant(0), codes))
         return codes
 
-    def _loop(self, method, jit_compile):
+    def _loop(self, method, jit_compile, dtype):
         if method not in ("fast", "naive"):
             raise ValueError(f"method: expected 'fast' or 'naive', got {method!r}.")
-        loop = self._fast_loop if method == "fast" else self._naive_loop
+        if method == "naive":
+            if jit_compile:
+                raise ValueError(
+                    "jit_compile: expected False for method='naive' (its growing "
+                    "waveform has a dynamic shape), got True."
+                )
+            if dtype != "float32":
+                raise ValueError(
+                    f"generation_dtype: expected 'float32' for method='naive' (the "
+                    f"stack's own dtype), got {dtype!r}."
+                )
+            return self._naive_loop
+        loop = functools.partial(self._fast_loop, compute_dtype=dtype)
         if not jit_compile:
             return loop
-        if method == "naive":
-            raise ValueError(
-                "jit_compile: expected False for method='naive' (its growing "
-                "waveform has a dynamic shape), got True."
-            )
-        if method not in self._loops:
-            self._loops[method] = tf.function(
+        if dtype not in self._loops:
+            self._loops[dtype] = tf.function(
                 loop, jit_compile=True, autograph=False, reduce_retracing=True
             )
-        return self._loops[method]
+        return self._loops[dtype]
 
     def _generate(
-        self, num_samples, speaker, mel, seed, temperature, jit_compile=False, method="fast"
+        self,
+        num_samples,
+        speaker,
+        mel,
+        seed,
+        temperature,
+        jit_compile=False,
+        method="fast",
+        dtype="float32",
     ):
         """Codes int32 [B, num_samples]; the batch size is that of `speaker` or `mel`."""
         h = self._speaker(speaker)
@@ -334,7 +407,7 @@ class WaveNet(GenerativeModel):
             )
         uniform = noise.uniform_from_seed(tf.stack([num_samples, 2, batch]), seed)
         temperature = tf.convert_to_tensor(temperature, tf.float32)
-        return self._loop(method, jit_compile)(h, y, uniform, temperature)
+        return self._loop(method, jit_compile, dtype)(h, y, uniform, temperature)
 
     def sample(
         self,
@@ -345,6 +418,7 @@ class WaveNet(GenerativeModel):
         temperature=1.0,
         jit_compile=True,
         method="fast",
+        generation_dtype=None,
     ):
         """Generates mu-law codes int32 [B, num_samples].
 
@@ -360,13 +434,18 @@ class WaveNet(GenerativeModel):
             multiplying the scales).
           jit_compile: compile the generation loop with XLA.
           method: "fast" (queues, one step per layer per sample) or "naive"
-            (the whole stack on the growing waveform; plain graph only).
+            (the whole stack on the growing waveform; plain graph, float32).
+          generation_dtype: "float32" or "bfloat16" for the fast loop; None
+            for the model's `generation_dtype`.
         """
         seed = check_generation_args(num_samples, speaker, mel, seed, temperature)
+        dtype = check_choice(
+            generation_dtype or self.generation_dtype, "generation_dtype", COMPUTE_DTYPES
+        )
         self.build_example()
         if speaker is not None:
             speaker = tf.convert_to_tensor(speaker, tf.int32)
-        key = (bool(jit_compile), method)
+        key = (bool(jit_compile), method, dtype)
         if key not in self._loops:
             self._loops[key] = tf.function(
                 lambda n, s, m, seed, temp: self._generate(n, s, m, seed, temp, *key),
@@ -431,7 +510,15 @@ class WaveNet(GenerativeModel):
         ]
 
         def generate(num_samples, speaker, temperature, seed, mel=None):
-            codes = self._generate(num_samples, speaker, mel, seed, temperature, jit_compile)
+            codes = self._generate(
+                num_samples,
+                speaker,
+                mel,
+                seed,
+                temperature,
+                jit_compile,
+                dtype=self.generation_dtype,
+            )
             return {"audio": codes, "waveform": audio.mu_law_decode(codes)}
 
         return {
