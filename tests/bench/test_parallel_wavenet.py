@@ -24,33 +24,26 @@ def test_parallel_wavenet_tiny():
     assert speaker == 2 * 3 * G * 2 * R / SAMPLES
     assert abs(compiled - counted - speaker) < 0.1 and abs(padding) < 0.1
 
-    assert speed.header == [
-        "flows",
-        "mode",
-        "batch",
-        "s/call",
-        "samples/s",
-        "x real time",
-        "GFLOP/s",
-        "of peak",
-    ]
-    keys = [(row[0], row[1], row[2]) for row in speed.rows]
-    assert keys == [
+    flows, modes, batches = (speed.column(name) for name in ("flows", "mode", "batch"))
+    assert list(zip(flows, modes, batches)) == [
         (p, m, b) for p in ("fp32", "bf16") for m in ("graph", "XLA") for b in ("1", "2")
     ]
     peaks = {
         "fp32": smoke.numbers(limits.rows[0][1])[0],
         "bf16": smoke.numbers(limits.rows[1][1])[0],
     }
-    for row in speed.rows:
-        rate = smoke.number(row[4], low=0)
-        assert abs(smoke.number(row[3]) - int(row[2]) * SAMPLES / rate) < 2e-3 * max(
-            1.0, smoke.number(row[3])
-        )
-        assert abs(smoke.number(row[5]) - rate / 16000) < 0.01 + 1e-3 * rate / 16000
-        gflops = smoke.number(row[6], low=0)
+    measured = (
+        speed.column(name) for name in ("s/call", "samples/s", "x real time", "GFLOP/s", "of peak")
+    )
+    for precision, batch, seconds, rate, real_time, gflops, of_peak in zip(
+        flows, batches, *measured
+    ):
+        rate, seconds = smoke.number(rate, low=0), smoke.number(seconds)
+        assert abs(seconds - int(batch) * SAMPLES / rate) < 2e-3 * max(1.0, seconds)
+        assert abs(smoke.number(real_time) - rate / 16000) < 0.01 + 1e-3 * rate / 16000
+        gflops = smoke.number(gflops, low=0)
         assert abs(gflops - rate * counted / 1e9) < 0.06 + 1e-3 * gflops
-        assert abs(smoke.number(row[7]) - 100 * gflops / peaks[row[0]]) < 1 + 1e-2 * gflops
+        assert abs(smoke.number(of_peak) - 100 * gflops / peaks[precision]) < 1 + 1e-2 * gflops
 
     assert kl.column("student") == ["fp32 flows", "bf16 flows"]
     fp32, bf16 = (smoke.number(row[1]) for row in kl.rows)

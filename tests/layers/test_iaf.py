@@ -136,6 +136,17 @@ def test_bad_noise_rank():
         flow(tf.zeros([1, 4, 1]))
 
 
+# Two flows, each a WaveNetStack(2, 1, 2) with global conditioning.
+SMALL = {
+    "flow_layers": (2, 2),
+    "layers_per_stack": 2,
+    "residual_channels": 4,
+    "skip_channels": 4,
+    "global_conditioning": True,
+    "initial_scale": 0.5,
+}
+
+
 def test_layer():
     z = np.random.default_rng(0).logistic(size=(2, 6)).astype(np.float32)
     h = np.eye(3, dtype=np.float32)[[0, 2]]
@@ -143,14 +154,7 @@ def test_layer():
     # input conv 2, blocks 7 + 5, output 1x1s 4: 18 weights per flow.
     run_layer_test(
         InverseAutoregressiveFlow,
-        {
-            "flow_layers": (2, 2),
-            "layers_per_stack": 2,
-            "residual_channels": 4,
-            "skip_channels": 4,
-            "global_conditioning": True,
-            "initial_scale": 0.5,
-        },
+        SMALL,
         z,
         expected_output_shape=((2, 6), (2, 6), (2, 6)),
         expected_num_trainable_weights=36,
@@ -163,15 +167,7 @@ def test_layer_with_bfloat16_flows():
     h = np.eye(3, dtype=np.float32)[[1, 2]]
     layer, _ = run_layer_test(
         InverseAutoregressiveFlow,
-        {
-            "flow_layers": (2, 2),
-            "layers_per_stack": 2,
-            "residual_channels": 4,
-            "skip_channels": 4,
-            "global_conditioning": True,
-            "initial_scale": 0.5,
-            "flow_dtype": "mixed_bfloat16",
-        },
+        {**SMALL, "flow_dtype": "mixed_bfloat16"},
         z,
         expected_output_shape=((2, 6), (2, 6), (2, 6)),
         expected_num_trainable_weights=36,
