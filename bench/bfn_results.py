@@ -6,14 +6,17 @@
    1,000 test images with the continuous-time bound L^inf + L^r and the n-step
    bounds L^n + L^r (n = 10, 25, 100), beside the Gated PixelCNN's numbers on
    the same split (docs/RESULTS.md, block `pixelcnn_mnist`) and the paper's.
-2. Trains `bfn_discrete_text` on `text` the same way (`--text_steps`,
-   `--text_seconds`) and reports test bits/char (L^inf + L^r).
+2. Trains `bfn_discrete_text` on `text` for `--text_steps` steps (the learning
+   rate warms up and decays to 0 over them; `--text_seconds` is a guard that a
+   normal run does not reach) and reports test bits/char (L^inf + L^r) beside unigram and
+   bigram models counted on the training split and `bytenet_lm` (its number from
+   docs/RESULTS.md, block `bytenet`).
 3. Draws `bfn_discrete` samples with 10, 25 and 100 steps into a PNG grid
    (rows = steps, the same seed on every row): docs/bfn_samples.png.
 4. Writes the table into docs/RESULTS.md (block `bfn_results`) unless `--nowrite`.
 
     python -m bench.bfn_results [--mnist_steps 2000] [--mnist_seconds 340]
-                                [--text_steps 2000] [--text_seconds 160] [--nowrite]
+                                [--text_steps 4000] [--text_seconds 900] [--nowrite]
 
 The time caps keep the run inside a fixed wall-clock budget on a small CPU
 machine; the table states how many steps were actually taken.
@@ -29,16 +32,27 @@ import tensorflow as tf
 from absl import app, flags
 
 from bench import results
+from bench import sequence_tasks as tasks
 from tests.conformance import goldens
 from tfgen import data, registry
+from tfgen.data import text as text_corpus
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("mnist_steps", 2000, "Maximum training steps for bfn_discrete on mnist.")
 flags.DEFINE_float("mnist_seconds", 340.0, "Training time cap (s) for bfn_discrete.")
-flags.DEFINE_integer("text_steps", 2000, "Maximum training steps for bfn_discrete_text.")
-flags.DEFINE_float("text_seconds", 160.0, "Training time cap (s) for bfn_discrete_text.")
+flags.DEFINE_integer("text_steps", 4000, "Training steps for bfn_discrete_text.")
+flags.DEFINE_float("text_seconds", 900.0, "Training time cap (s) for bfn_discrete_text.")
+flags.DEFINE_integer(
+    "text_eval_samples", 16, "Monte Carlo samples of L^inf + L^r per `text` test sequence."
+)
 flags.DEFINE_integer("batch_size", 32, "Training batch size.")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of bfn_discrete.")
+flags.DEFINE_float(
+    "text_learning_rate",
+    2e-3,
+    "Peak Adam learning rate of bfn_discrete_text: a linear warm-up over the first 5% of "
+    "--text_steps, then a cosine decay to 0 at --text_steps.",
+)
 flags.DEFINE_integer("seq_len", 64, "Sequence length of `text` examples.")
 flags.DEFINE_list("eval_steps", ["10", "25", "100"], "n of the n-step bounds and sample rows.")
 flags.DEFINE_integer("num_samples", 10, "Samples per row of the PNG grid.")
@@ -53,6 +67,8 @@ PIXELCNN_UNCONDITIONAL = 65.56  # docs/RESULTS.md, block pixelcnn_mnist, same 1,
 PIXELCNN_CONDITIONAL = 61.13
 PAPER_MNIST = 77.87  # BFN paper, binarised MNIST (60k train / 10k test), L^inf-trained
 PAPER_TEXT8 = 1.41  # BFN paper, text8 (90M characters, 256-character context)
+BYTENET_LM = 1.750  # docs/RESULTS.md, block bytenet: `bytenet_lm` on the same `text` test split
+PAPER_ENWIK8 = 1.31  # ByteNet paper, enwik8
 
 
 def _split(name, split, **options):
@@ -78,25 +94,49 @@ def _setup(name, dataset, options, overrides):
     return golden.dataset, options, {**golden.hparams, **overrides}
 
 
-def _train(name, overrides, dataset, options, max_steps, seconds):
+def _cosine(peak, steps):
+    """A linear warm-up over 5% of `steps` to `peak`, then a cosine decay to 0 at `steps`."""
+    warmup = max(1, steps // 20)
+    return tf.keras.optimizers.schedules.CosineDecay(
+        0.0, max(1, steps - warmup), warmup_target=peak, warmup_steps=warmup
+    )
+
+
+def _train(name, overrides, dataset, options, max_steps, seconds, learning_rate):
     tf.keras.utils.set_random_seed(0)
     model = registry.build(name, overrides, dataset, options)
-    model.compile(tf.keras.optimizers.Adam(FLAGS.learning_rate), jit_compile=True)
+    model.compile(tf.keras.optimizers.Adam(learning_rate), jit_compile=True)
     train = data.load(dataset, "train", batch_size=FLAGS.batch_size, repeat=True, **options)
     limit = results.TimeLimit(seconds)
     model.fit(train, steps_per_epoch=max_steps, epochs=1, verbose=2, callbacks=[limit])
     return model, limit
 
 
-def _score(model, features, steps, batch=250):
-    """Mean bound (nats per example) over `features`, one Monte Carlo sample each."""
+def _score(model, features, steps, samples=1, batch=250):
+    """Mean bound (nats per example) over `features` and its Monte Carlo standard error.
+
+    Each of `samples` passes draws one seeded Monte Carlo sample per example (its own t,
+    or step i, and noise); the error is the spread of the pass means over sqrt(samples)
+    (nan for one pass).
+    """
     log_prob = tf.function(lambda f, s: model.log_prob(f, steps=steps, seed=s))
     count = len(next(iter(features.values())))
-    nats = [
-        -log_prob({k: v[i : i + batch] for k, v in features.items()}, tf.constant(i, tf.int64))
-        for i in range(0, count, batch)
+    means = [
+        np.mean(
+            np.concatenate(
+                [
+                    -log_prob(
+                        {k: v[i : i + batch] for k, v in features.items()},
+                        tf.constant(i + count * r, tf.int64),
+                    )
+                    for i in range(0, count, batch)
+                ]
+            )
+        )
+        for r in range(samples)
     ]
-    return float(np.mean(np.concatenate(nats)))
+    error = np.std(means, ddof=1) / np.sqrt(samples) if samples > 1 else float("nan")
+    return float(np.mean(means)), float(error)
 
 
 def _write_grid(model, steps_list, path):
@@ -125,7 +165,13 @@ def _write_grid(model, steps_list, path):
 def main(argv):
     del argv
     results.tiny_defaults(
-        mnist_steps=2, text_steps=2, batch_size=4, seq_len=16, eval_steps=["2", "4"], num_samples=2
+        mnist_steps=2,
+        text_steps=2,
+        text_eval_samples=2,
+        batch_size=4,
+        seq_len=16,
+        eval_steps=["2", "4"],
+        num_samples=2,
     )
     wall = time.perf_counter()
     eval_steps = [int(n) for n in FLAGS.eval_steps]
@@ -143,11 +189,12 @@ def main(argv):
         image_options,
         FLAGS.mnist_steps,
         FLAGS.mnist_seconds,
+        FLAGS.learning_rate,
     )
     test_images = {"image": mnist_test["image"]}
-    bounds = {0: _score(image_model, test_images, 0)}
+    bounds = {0: _score(image_model, test_images, 0)[0]}
     for n in eval_steps:
-        bounds[n] = _score(image_model, test_images, n)
+        bounds[n] = _score(image_model, test_images, n)[0]
 
     # 3. Sample grid.
     plot = results.output_path(FLAGS.plot)
@@ -165,9 +212,12 @@ def main(argv):
         text_options,
         FLAGS.text_steps,
         FLAGS.text_seconds,
+        _cosine(FLAGS.text_learning_rate, FLAGS.text_steps),
     )
-    text_nats = _score(text_model, {"tokens": text_test["tokens"]}, 0)
-    bits_per_char = text_nats / FLAGS.seq_len / np.log(2)
+    text_nats, text_error = _score(
+        text_model, {"tokens": text_test["tokens"]}, 0, FLAGS.text_eval_samples
+    )
+    bits_per_char, bits_error = (x / FLAGS.seq_len / np.log(2) for x in (text_nats, text_error))
 
     config = {**registry.get("bfn_discrete").hparams, **image_hparams}
     text_config = {**registry.get("bfn_discrete_text").hparams, **text_hparams}
@@ -229,20 +279,36 @@ def main(argv):
     text += results.markdown_table(("model", "test nats/image", "test bits/dim", "paper"), rows)
     text += (
         f"\n\nText: `bfn_discrete_text` on `text` (our small byte corpus, sequences of "
-        f"{FLAGS.seq_len} bytes, K = 256, beta_1 = {text_config['beta_1']}, "
+        f"{FLAGS.seq_len} bytes, K = 256; beta_1 = {text_config['beta_1']}, the paper's rule "
+        f"for K = 256 (`discrete_beta_1(256)`: 0.2 bits of expected input entropy left at "
+        f"t = 1, as text8's sqrt(beta(1)) = 0.75 leaves for K = 27); "
         f"{text_config['num_layers']} transformer layers of width "
-        f"{text_config['model_dim']}), {text_fit.steps} steps of batch {FLAGS.batch_size} in "
-        f"{text_fit.elapsed:.0f} s (time cap {FLAGS.text_seconds:.0f} s), "
-        f"{len(text_test['tokens'])} test sequences, L^inf + L^r:\n\n"
+        f"{text_config['model_dim']} over an input convolution of "
+        f"{text_config['kernel_size']} positions), {text_fit.steps} steps of batch "
+        f"{FLAGS.batch_size} (Adam, peak learning rate {FLAGS.text_learning_rate:g}, warm-up "
+        f"and cosine decay) in {text_fit.elapsed:.0f} s (time cap {FLAGS.text_seconds:.0f} s), "
+        f"{len(text_test['tokens'])} test sequences, L^inf + L^r averaged over "
+        f"{FLAGS.text_eval_samples} Monte Carlo samples per sequence (± its standard error); "
+        f"every byte is scored (the n-grams: every byte after a window's first):\n\n"
+    )
+    unigram, bigram = tasks.ngram_bits_per_char(
+        text_corpus.split_bytes()["train"], text_test["tokens"]
     )
     text += results.markdown_table(
         ("model", "test bits/char", "paper"),
         [
+            ("unigram (training-split counts, add-one)", f"{unigram:.3f}", "-"),
+            ("bigram (training-split counts, add-one)", f"{bigram:.3f}", "-"),
             (
-                "`bfn_discrete_text`",
-                f"{bits_per_char:.3f}",
+                "`bytenet_lm` (block `bytenet`: windows of 128 bytes, 1200 steps of batch 16)",
+                f"{BYTENET_LM:.3f}",
+                f"ByteNet {PAPER_ENWIK8} on enwik8",
+            ),
+            (
+                "`bfn_discrete_text`, L^inf + L^r",
+                f"{bits_per_char:.3f} ± {bits_error:.3f}",
                 f"BFN {PAPER_TEXT8} on text8 (27 symbols): a different corpus, alphabet and scale",
-            )
+            ),
         ],
     )
     text += (

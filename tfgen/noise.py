@@ -75,15 +75,51 @@ def categorical_from_probs(probs, u):
     """Inverse-CDF categorical sample: the first class whose CDF exceeds `u`.
 
     Args:
-      probs: float [..., K] probabilities (normalised up to a constant).
+      probs: float [..., K] probabilities (normalised up to a constant), K static.
       u: float [...] uniform numbers in (0, 1).
 
     Returns:
       int32 [...] class indices in [0, K).
     """
-    cdf = tf.cumsum(probs, axis=-1)
+    cdf = cumulative_probs(probs)
     index = tf.reduce_sum(tf.cast(cdf <= u[..., None] * cdf[..., -1:], tf.int32), axis=-1)
-    return tf.minimum(index, tf.shape(probs)[-1] - 1)
+    return tf.minimum(index, probs.shape[-1] - 1)
+
+
+def cumulative_probs(probs):
+    """cdf_j = sum_{k <= j} p_k along the last axis, as two small matrix products.
+
+    The K classes are cut into blocks of b = ceil(sqrt(K)): a product with b x b
+    upper-triangular ones sums within each block, a second one over the block totals.
+    XLA on CPU lowers a K-long `tf.cumsum` to a reduce-window of K^2 additions per row
+    (the slowest part of a compiled sampling step for K = 256); this is 2 K b
+    multiply-adds at matmul speed, and agrees with `tf.cumsum` up to float rounding.
+
+    Args:
+      probs: float [..., K], K known statically.
+
+    Returns:
+      float [..., K], the running sums.
+
+    Example:
+
+    >>> cdf = cumulative_probs(tf.constant([[0.1, 0.2, 0.3, 0.4, 0.0]]))
+    >>> [round(float(c), 6) for c in cdf[0]]
+    [0.1, 0.3, 0.6, 1.0, 1.0]
+    """
+    size = probs.shape[-1]
+    if size is None:
+        raise ValueError(
+            f"cumulative_probs: expected a static number of classes, got {probs.shape}."
+        )
+    block = math.isqrt(size - 1) + 1
+    upper = tf.linalg.band_part(tf.ones([block, block], probs.dtype), 0, -1)
+    rows = tf.pad(tf.reshape(probs, [-1, size]), [[0, 0], [0, block * block - size]])
+    within = tf.reshape(tf.matmul(tf.reshape(rows, [-1, block]), upper), [-1, block, block])
+    totals = within[:, :, -1]
+    before = tf.matmul(totals, upper) - totals  # the mass of the blocks to the left
+    cdf = tf.reshape(within + before[:, :, None], [-1, block * block])[:, :size]
+    return tf.reshape(cdf, tf.shape(probs))
 
 
 def categorical_from_uniform(logits, u):

@@ -27,9 +27,18 @@ def test_bfn_results_tiny(tmp_path):
         assert math.isclose(smoke.number(row[2]), nats / 784 / math.log(2), rel_tol=1e-2)
 
     assert text.header == ["model", "test bits/char", "paper"]
-    ((model, bits_per_char, _),) = text.rows
-    assert model == "`bfn_discrete_text`"
-    smoke.number(bits_per_char, low=0)
+    assert [row[0] for row in text.rows] == [
+        "unigram (training-split counts, add-one)",
+        "bigram (training-split counts, add-one)",
+        "`bytenet_lm` (block `bytenet`: windows of 128 bytes, 1200 steps of batch 16)",
+        "`bfn_discrete_text`, L^inf + L^r",
+    ]
+    unigram, bigram, bytenet = (smoke.number(row[1], low=0) for row in text.rows[:3])
+    assert bigram < unigram < 8  # English text: the n-grams beat uniform bytes
+    assert bytenet < bigram
+    bfn, error = smoke.numbers(text.rows[3][1])  # mean ± Monte Carlo standard error
+    assert bfn > 0 and 0 <= error < bfn
+    assert "averaged over 2 Monte Carlo samples per sequence" in out
 
     smoke.assert_png(plot)
     assert f"Samples: `{plot}` (rows: n = 2, 4 sampling steps" in out

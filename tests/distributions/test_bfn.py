@@ -234,6 +234,57 @@ def test_discrete_bayesian_update():
     np.testing.assert_allclose(y.var(0), alpha * 4, rtol=0.02)
 
 
+# ---------------------------------------------- choosing beta(1) for discrete data
+def _ref_entropy_bits(num_categories, beta, size=20000, seed=3):
+    """E[H(theta)] in bits, theta = softmax(y), y ~ N(beta (K e_x - 1), beta K I) (Eq. 139-140)."""
+    K = num_categories
+    y = beta * (K * np.eye(K)[2] - 1) + np.sqrt(beta * K) * np.random.default_rng(
+        seed
+    ).standard_normal((size, K))
+    return float(np.mean(stats.entropy(_ref_softmax(y), axis=1, base=2)))
+
+
+def _ref_binary_entropy_bits(beta):
+    """K = 2 by quadrature: theta_x = sigmoid(y_x - y_o), y_x - y_o ~ N(2 beta, 4 beta)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
+    p = special.expit(2 * beta + 2 * np.sqrt(beta) * nodes)
+    return float(np.dot(weights, stats.entropy([p, 1 - p], base=2)) / weights.sum())
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.05, 0.5, 3.0, 9.0])
+def test_flow_entropy_binary_matches_quadrature(beta):
+    bits = bfn.flow_entropy(2, beta) / math.log(2)
+    assert bits == pytest.approx(_ref_binary_entropy_bits(beta), abs=3e-3)
+
+
+@pytest.mark.parametrize("K,beta", [(27, 0.1), (27, 0.5625), (256, 0.03), (256, 0.087)])
+def test_flow_entropy_matches_reference(K, beta):
+    bits = bfn.flow_entropy(K, beta) / math.log(2)
+    assert bits == pytest.approx(_ref_entropy_bits(K, beta), rel=0.02, abs=0.02)
+
+
+def test_discrete_beta_1_is_the_papers_text8_setting_for_27_symbols():
+    """Sec. 6.8: the text8 sqrt(beta(1)) = 0.75 leaves 0.2 bits at t = 1; the rule returns it."""
+    assert _ref_entropy_bits(27, 0.75**2) == pytest.approx(bfn.FINAL_ENTROPY_BITS, abs=0.02)
+    assert math.sqrt(bfn.discrete_beta_1(27)) == pytest.approx(0.75, abs=0.005)
+    # The binarised-MNIST setting (K = 2, sqrt(beta(1)) = 3) is nearly certain too, more so.
+    assert _ref_binary_entropy_bits(3.0**2) < 0.01
+
+
+def test_discrete_beta_1_for_bytes_is_certain_at_t_1_and_not_before():
+    beta_1 = bfn.discrete_beta_1(256)
+    assert beta_1 == pytest.approx(0.087, abs=0.001)
+    assert _ref_entropy_bits(256, beta_1) == pytest.approx(0.2, abs=0.02)
+    assert _ref_entropy_bits(256, beta_1 * 0.8**2) > 0.8  # beta(t) = beta_1 t^2 at t = 0.8
+    # text8's 0.5625 for bytes: that certain by t = 0.4, nearly no entropy left from t = 0.5.
+    assert _ref_entropy_bits(256, 0.5625 * 0.4**2) < 0.2
+    assert _ref_entropy_bits(256, 0.5625 * 0.5**2) < 0.02
+    # A stricter threshold takes a larger beta(1); the threshold is checked.
+    assert bfn.discrete_beta_1(256, 0.05) > beta_1
+    with pytest.raises(ValueError, match="final_entropy_bits"):
+        bfn.discrete_beta_1(4, 2.0)  # log2 K bits: the prior's entropy
+
+
 # ------------------------------------------------------- the central identity
 def _sequential(flow, x, state, steps, n, seed):
     """Bayesian updates with sender samples of the data at accuracies alpha_1..alpha_steps."""
@@ -382,12 +433,37 @@ def test_sampling_loop_with_oracle_network_recovers_data():
     np.testing.assert_array_equal(
         discretised.sample(oracle, [2, 2], 10, tf.constant(4, tf.int64)), data
     )
-    continuous = bfn.ContinuousBFN(0.05)
-    x_hat = continuous.sample(
-        lambda mu, t: tf.zeros_like(mu), [3000, 1], 50, tf.constant(5, tf.int64)
+
+
+def _ref_continuous_sampler(network, size, n, sigma_1, rng):
+    """The paper's n-step sampling for continuous data (Sec. 4.14) in float64 NumPy."""
+    mu, rho = np.zeros(size), 1.0
+    for i in range(1, n + 1):
+        t = (i - 1) / n
+        x_hat = _ref_x_hat(mu, np.float64(t), network(mu), sigma_1)
+        alpha = _ref_alpha_continuous(i, n, sigma_1)
+        y = x_hat + rng.standard_normal(size) / np.sqrt(alpha)  # y ~ N(x_hat, 1/alpha_i)
+        mu, rho = (mu * rho + y * alpha) / (rho + alpha), rho + alpha  # Eq. 49-50
+    return _ref_x_hat(mu, np.float64(1.0), network(mu), sigma_1)
+
+
+@pytest.mark.parametrize("steps", [4, 10])
+def test_continuous_sampling_matches_reference_sampler(steps):
+    """The continuous sampling loop has the distribution of a NumPy run of the paper's procedure.
+
+    The network is a fixed nonlinear eps_hat(mu); a step at the wrong t or with alpha_{i+1} for
+    alpha_i moves the mean or the spread of the samples by several standard errors.
+    """
+    flow = bfn.ContinuousBFN(0.05)
+    samples = flow.sample(
+        lambda mu, t: 0.5 * tf.sin(3.0 * mu) + 0.2, [40000], steps, tf.constant(5, tf.int64)
+    ).numpy()
+    reference = _ref_continuous_sampler(
+        lambda mu: 0.5 * np.sin(3.0 * mu) + 0.2, 40000, steps, 0.05, np.random.default_rng(1)
     )
-    # eps_hat = 0 predicts x_hat = mu / gamma: the samples stay centred with bounded spread.
-    assert abs(float(tf.reduce_mean(x_hat))) < 0.1 and float(tf.reduce_max(tf.abs(x_hat))) <= 1.0
+    assert abs(samples.mean() - reference.mean()) < 0.01, (samples.mean(), reference.mean())
+    np.testing.assert_allclose(samples.std(), reference.std(), rtol=0.02)
+    assert stats.ks_2samp(samples, reference).pvalue > 0.01
 
 
 def test_noise_helpers_same_with_and_without_xla():

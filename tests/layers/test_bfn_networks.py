@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.test_case import run_layer_test
-from tfgen.layers import BFNConvNet, BFNTransformer, TimeEmbedding
+from tfgen.layers import bfn_networks
+from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer, TimeEmbedding
 
 
 def test_time_embedding_layer():
@@ -40,7 +42,14 @@ def test_transformer_layer():
     # MLP 4; output norm 2, output dense 2.
     run_layer_test(
         BFNTransformer,
-        {"output_dim": 3, "seq_len": 6, "model_dim": 8, "num_layers": 1, "num_heads": 2},
+        {
+            "output_dim": 3,
+            "seq_len": 6,
+            "model_dim": 8,
+            "num_layers": 1,
+            "num_heads": 2,
+            "kernel_size": 3,
+        },
         (theta, t),
         expected_output_shape=(2, 5, 3),
         expected_num_trainable_weights=4 + 2 + 1 + 16 + 4,
@@ -57,3 +66,22 @@ def test_conv_net_depth_is_num_layers():
 def test_transformer_rejects_indivisible_heads():
     with pytest.raises(ValueError, match="multiple of num_heads"):
         BFNTransformer(3, 6, model_dim=10, num_heads=4)
+
+
+def test_transformer_input_is_a_convolution_along_the_sequence():
+    """The input projection equals a "same" 1-D convolution of width kernel_size (zero padded)."""
+    net = BFNTransformer(4, 9, model_dim=8, num_layers=1, num_heads=2, kernel_size=3)
+    theta = tf.random.stateless_uniform([2, 9, 4], [1, 2])
+    net((theta, tf.constant([0.2, 0.5])))
+    kernel, bias = net.input_dense.kernel.numpy(), net.input_dense.bias.numpy()
+    padded = np.pad(theta.numpy(), [(0, 0), (1, 1), (0, 0)])
+    taps = kernel.reshape(3, 4, 8)  # [offset -1, 0, +1; K; model_dim]
+    expected = bias + sum(padded[:, j : j + 9] @ taps[j] for j in range(3))
+    actual = net.input_dense(bfn_networks._sequence_windows(theta, 3))
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel_size", [0, 4])
+def test_transformer_rejects_even_or_empty_kernel(kernel_size):
+    with pytest.raises(ValueError, match="kernel_size"):
+        BFNTransformer(3, 6, model_dim=8, num_heads=2, kernel_size=kernel_size)

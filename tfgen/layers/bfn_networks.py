@@ -12,6 +12,8 @@ import math
 
 import tensorflow as tf
 
+from tfgen.checks import check_int
+
 
 @tf.keras.saving.register_keras_serializable(package="tfgen")
 class TimeEmbedding(tf.keras.layers.Layer):
@@ -67,6 +69,36 @@ class TimeEmbedding(tf.keras.layers.Layer):
         }
 
 
+class _ConvBlock(tf.keras.layers.Layer):
+    """h + Conv(swish(Conv_dilated(swish(h)) + W e(t))): one residual block of `BFNConvNet`.
+
+    One layer per block (not a tuple of layers in a list) so that Keras-native saving, which
+    walks layer attributes and flat lists of layers, finds its weights.
+    """
+
+    def __init__(self, filters, dilation_rate, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.dilation_rate = int(dilation_rate)
+        self.conv_a = tf.keras.layers.Conv2D(
+            self.filters, 3, padding="same", dilation_rate=self.dilation_rate, name="conv_a"
+        )
+        self.time_dense = tf.keras.layers.Dense(self.filters, name="time")
+        self.conv_b = tf.keras.layers.Conv2D(self.filters, 3, padding="same", name="conv_b")
+
+    def call(self, inputs):
+        h, embedding = inputs
+        u = self.conv_a(tf.nn.swish(h)) + self.time_dense(embedding)[:, None, None, :]
+        return h + self.conv_b(tf.nn.swish(u))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "dilation_rate": self.dilation_rate,
+        }
+
+
 @tf.keras.saving.register_keras_serializable(package="tfgen")
 class BFNConvNet(tf.keras.layers.Layer):
     """Residual dilated 3x3 convolutions with an additive time embedding, for images.
@@ -117,24 +149,12 @@ class BFNConvNet(tf.keras.layers.Layer):
         self.dilation_rates = tuple(int(d) for d in dilation_rates)
         self.time_embedding = TimeEmbedding(self.filters, name="time_embedding")
         self.input_conv = tf.keras.layers.Conv2D(self.filters, 3, padding="same", name="input_conv")
-        self.blocks = []
-        for b in range(self.num_layers):
-            rate = self.dilation_rates[b % len(self.dilation_rates)]
-            self.blocks.append(
-                (
-                    tf.keras.layers.Conv2D(
-                        self.filters,
-                        3,
-                        padding="same",
-                        dilation_rate=rate,
-                        name=f"block_{b}_conv_a",
-                    ),
-                    tf.keras.layers.Dense(self.filters, name=f"block_{b}_time"),
-                    tf.keras.layers.Conv2D(
-                        self.filters, 3, padding="same", name=f"block_{b}_conv_b"
-                    ),
-                )
+        self.blocks = [
+            _ConvBlock(
+                self.filters, self.dilation_rates[b % len(self.dilation_rates)], name=f"block_{b}"
             )
+            for b in range(self.num_layers)
+        ]
         self.output_conv = tf.keras.layers.Conv2D(
             self.output_channels, 3, padding="same", kernel_initializer="zeros", name="output_conv"
         )
@@ -143,9 +163,8 @@ class BFNConvNet(tf.keras.layers.Layer):
         theta, t = inputs
         embedding = self.time_embedding(t)
         h = self.input_conv(theta)
-        for conv_a, time_dense, conv_b in self.blocks:
-            u = conv_a(tf.nn.swish(h)) + time_dense(embedding)[:, None, None, :]
-            h = h + conv_b(tf.nn.swish(u))
+        for block in self.blocks:
+            h = block((h, embedding))
         return self.output_conv(tf.nn.swish(h))
 
     def get_config(self):
@@ -158,6 +177,56 @@ class BFNConvNet(tf.keras.layers.Layer):
         }
 
 
+def _sequence_windows(x, kernel_size):
+    """Each position's window of `kernel_size` neighbours, side by side (im2col along a sequence).
+
+    Zeros stand past the ends. A Dense layer on the windows is a "same"-padded convolution
+    of width `kernel_size`, computed as one matrix product, which XLA on CPU runs far
+    faster than its convolution.
+
+    Args:
+      x: float [B, L, C].
+      kernel_size: odd int k.
+
+    Returns:
+      float [B, L, k * C]: position l holds x[l - k // 2], ..., x[l + k // 2].
+
+    Example:
+
+    >>> x = tf.constant([[[1.0], [2.0], [3.0]]])
+    >>> _sequence_windows(x, 3)[0].numpy().tolist()
+    [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 0.0]]
+    """
+    half = kernel_size // 2
+    padded = tf.pad(x, [[0, 0], [half, half], [0, 0]])
+    length = tf.shape(x)[1]
+    return tf.concat([padded[:, j : j + length] for j in range(kernel_size)], axis=-1)
+
+
+class _TransformerBlock(tf.keras.layers.Layer):
+    """h + Attention(LN(h)), then h + MLP(LN(h)): one pre-norm block of `BFNTransformer`."""
+
+    def __init__(self, model_dim, num_heads, **kwargs):
+        super().__init__(**kwargs)
+        self.model_dim = int(model_dim)
+        self.num_heads = int(num_heads)
+        self.norm_a = tf.keras.layers.LayerNormalization(name="norm_a")
+        self.attention = tf.keras.layers.MultiHeadAttention(
+            self.num_heads, self.model_dim // self.num_heads, name="attention"
+        )
+        self.norm_b = tf.keras.layers.LayerNormalization(name="norm_b")
+        self.mlp_in = tf.keras.layers.Dense(4 * self.model_dim, activation="gelu", name="mlp_in")
+        self.mlp_out = tf.keras.layers.Dense(self.model_dim, name="mlp_out")
+
+    def call(self, h):
+        a = self.norm_a(h)
+        h = h + self.attention(a, a)
+        return h + self.mlp_out(self.mlp_in(self.norm_b(h)))
+
+    def get_config(self):
+        return {**super().get_config(), "model_dim": self.model_dim, "num_heads": self.num_heads}
+
+
 @tf.keras.saving.register_keras_serializable(package="tfgen")
 class BFNTransformer(tf.keras.layers.Layer):
     """A bidirectional (unmasked) pre-norm transformer over a sequence of theta vectors.
@@ -165,7 +234,13 @@ class BFNTransformer(tf.keras.layers.Layer):
     The input projection of theta, learned position embeddings and the time
     embedding are summed; then `num_layers` blocks of self-attention and a
     GELU MLP, each a pre-norm residual branch; the output projection starts at
-    zero (a uniform p_O).
+    zero (a uniform p_O). The input projection is a convolution along the
+    sequence, `kernel_size` positions wide (one matrix product of each
+    position's window, `_sequence_windows`), so each position starts from its
+    neighbours' theta: a small transformer whose attention has only learned
+    absolute positions to go by does not find its neighbours in a few thousand
+    steps (with `kernel_size` 1, `bfn_discrete_text` stayed at 4.1 bits/char
+    after 3,000 steps on `text`, against 3.2 with 5).
 
     Reference:
       Graves et al. 2023, "Bayesian Flow Networks", arXiv 2308.07037,
@@ -179,6 +254,8 @@ class BFNTransformer(tf.keras.layers.Layer):
       model_dim: int, the residual width.
       num_layers: int, attention + MLP blocks.
       num_heads: int, attention heads (model_dim must be divisible by it).
+      kernel_size: int, the positions the input convolution reads (odd; 1 is a
+        per-position projection).
       **kwargs: base `tf.keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
@@ -196,33 +273,28 @@ class BFNTransformer(tf.keras.layers.Layer):
     TensorShape([2, 5, 3])
     """
 
-    def __init__(self, output_dim, seq_len, model_dim=64, num_layers=2, num_heads=4, **kwargs):
+    def __init__(
+        self, output_dim, seq_len, model_dim=64, num_layers=2, num_heads=4, kernel_size=5, **kwargs
+    ):
         super().__init__(**kwargs)
         self.output_dim = int(output_dim)
         self.seq_len = int(seq_len)
         self.model_dim = int(model_dim)
         self.num_layers = int(num_layers)
         self.num_heads = int(num_heads)
+        self.kernel_size = check_int(kernel_size, "kernel_size", 1)
         if self.model_dim % self.num_heads:
             raise ValueError(
                 f"model_dim: expected a multiple of num_heads={self.num_heads}, got "
                 f"{self.model_dim}."
             )
+        if self.kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size: expected an odd int, got {self.kernel_size}.")
         self.time_embedding = TimeEmbedding(self.model_dim, name="time_embedding")
         self.input_dense = tf.keras.layers.Dense(self.model_dim, name="input_dense")
         self.positions = tf.keras.layers.Embedding(self.seq_len, self.model_dim, name="positions")
         self.blocks = [
-            (
-                tf.keras.layers.LayerNormalization(name=f"block_{b}_norm_a"),
-                tf.keras.layers.MultiHeadAttention(
-                    self.num_heads, self.model_dim // self.num_heads, name=f"block_{b}_attention"
-                ),
-                tf.keras.layers.LayerNormalization(name=f"block_{b}_norm_b"),
-                tf.keras.layers.Dense(
-                    4 * self.model_dim, activation="gelu", name=f"block_{b}_mlp_in"
-                ),
-                tf.keras.layers.Dense(self.model_dim, name=f"block_{b}_mlp_out"),
-            )
+            _TransformerBlock(self.model_dim, self.num_heads, name=f"block_{b}")
             for b in range(self.num_layers)
         ]
         self.output_norm = tf.keras.layers.LayerNormalization(name="output_norm")
@@ -234,14 +306,12 @@ class BFNTransformer(tf.keras.layers.Layer):
         theta, t = inputs
         length = tf.shape(theta)[1]
         h = (
-            self.input_dense(theta)
+            self.input_dense(_sequence_windows(theta, self.kernel_size))
             + self.positions(tf.range(length))[None]
             + self.time_embedding(t)[:, None, :]
         )
-        for norm_a, attention, norm_b, mlp_in, mlp_out in self.blocks:
-            a = norm_a(h)
-            h = h + attention(a, a)
-            h = h + mlp_out(mlp_in(norm_b(h)))
+        for block in self.blocks:
+            h = block(h)
         return self.output_dense(self.output_norm(h))
 
     def get_config(self):
@@ -252,4 +322,5 @@ class BFNTransformer(tf.keras.layers.Layer):
             "model_dim": self.model_dim,
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
+            "kernel_size": self.kernel_size,
         }

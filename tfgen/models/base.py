@@ -117,6 +117,13 @@ class GenerativeModel(tf.keras.Model):
             self._metric_trackers[name].update_state(value)
         return {metric.name: metric.result() for metric in self.metrics}
 
+    def make_train_function(self, force=False):
+        # A `tf.function` whose first call creates variables is traced twice: creating the
+        # optimizer's slots for a built model first spares `fit` the second trace of train_step.
+        if self.built and isinstance(self.optimizer, tf.keras.optimizers.Optimizer):
+            self.optimizer.build(self.trainable_variables)
+        return super().make_train_function(force)
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss, values = self.compute_losses(data, training=True)

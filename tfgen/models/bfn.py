@@ -7,7 +7,8 @@ into `GenerativeModel`s:
 - `bfn_continuous`: grey `mnist` (256 levels) as continuous data, sigma_1 = 0.001.
 - `bfn_discretised`: grey `mnist` with 16 levels as discretised data, sigma_1^2 = 1e-3.
 - `bfn_discrete`: binarised `mnist` (K = 2), beta_1 = 9.
-- `bfn_discrete_text`: `text` bytes (K = 256) with a transformer, beta_1 = 0.5625.
+- `bfn_discrete_text`: `text` bytes (K = 256) with a transformer, beta_1 = 0.087 (the paper's
+  rule for beta(1), `tfgen.distributions.bfn.discrete_beta_1(256)`).
 
 The negative log-likelihood bound. `log_prob(features, steps, seed)` returns
 -(L + L^r) in nats per example, where L is the n-step loss L^n for
@@ -20,29 +21,32 @@ continuous-time bound for images). Training minimises L (L^inf by default,
 L + L^r in the paper's units (bits/dim for grey images, nats/image for
 binarised MNIST, bits/char for text).
 
-Sampling runs the n-step procedure of the paper as a `tf.while_loop` (XLA by
-default), with noise drawn statelessly from `seed`: the same seed gives the
-same samples with and without XLA.
+Sampling runs the n-step procedure of the paper as a `tf.while_loop`, as a plain
+graph loop, one XLA computation, or a graph loop with an XLA-compiled network step
+(`JIT_COMPILE_MODES`; each model's default is the fastest in bench/bfn.py), with
+noise drawn statelessly from `seed`: the same seed gives the same samples in every
+mode.
 """
 
+import functools
 import math
 
 import numpy as np
 import tensorflow as tf
 
 from tfgen import noise, registry
-from tfgen.checks import check_int, check_shape
+from tfgen.checks import check_choice, check_int, check_shape
 from tfgen.distributions import bfn
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer
 from tfgen.models.base import GenerativeModel, signature_function
 
 _LN2 = math.log(2.0)
 
-
-def _as_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise TypeError(f"{name}: expected a float, got {value!r} ({type(value).__name__}).")
-    return float(value)
+# How the sampling loop runs: a plain graph loop (False), one XLA computation (True), or a
+# graph loop whose network step Psi(theta, t) is XLA-compiled ("network"): XLA:CPU fuses the
+# transformer's matmuls and norms well but draws Philox noise and cumulative sums slower
+# than TensorFlow's kernels, and its convolutions are slower than oneDNN's (bench/bfn.py).
+JIT_COMPILE_MODES = (False, True, "network")
 
 
 class BayesianFlowModel(GenerativeModel):
@@ -60,6 +64,9 @@ class BayesianFlowModel(GenerativeModel):
     unit = "bits_per_dim"
     units_per_nat = 1.0 / _LN2  # Converts nats per dimension into the unit.
     per_dimension = True
+    # `sample`'s default mode, the fastest in bench/bfn.py on a 2-core CPU: for the image models
+    # the graph loop, as XLA's convolutions are slower than oneDNN's.
+    sample_jit_compile = False
 
     def __init__(self, loss_steps=0, **kwargs):
         super().__init__(**kwargs)
@@ -189,39 +196,54 @@ class BayesianFlowModel(GenerativeModel):
         return -(loss + l_r)
 
     # ---------------------------------------------------------- sampling
-    def _sample_loop(self, num_samples, steps, seed):
+    def _sample_loop(self, num_samples, steps, seed, network=None):
         shape = tf.concat([[num_samples], tf.constant(self.event_shape, tf.int32)], 0)
-        return self._from_data(self.flow.sample(self._network, shape, steps, seed))
+        sample = self.flow.sample(network or self._network, shape, steps, seed)
+        return self._from_data(sample)
 
     def _sampler(self, jit_compile):
+        """The n-step loop as a `tf.function` in one of the `JIT_COMPILE_MODES`."""
+        if check_choice(jit_compile, "jit_compile", JIT_COMPILE_MODES) != "network":
+            jit_compile = bool(jit_compile)
         if jit_compile not in self._samplers:
+            network = self._network
+            if jit_compile == "network":
+                network = tf.function(
+                    self._network, jit_compile=True, autograph=False, reduce_retracing=True
+                )
             self._samplers[jit_compile] = tf.function(
-                self._sample_loop, jit_compile=jit_compile, autograph=False, reduce_retracing=True
+                functools.partial(self._sample_loop, network=network),
+                jit_compile=jit_compile is True,
+                autograph=False,
+                reduce_retracing=True,
             )
         return self._samplers[jit_compile]
 
     def _sample_graph(self, num_samples, steps, seed, jit_compile):
-        loop = self._sampler(True) if jit_compile else self._sample_loop
-        return loop(
+        return self._sampler(jit_compile)(
             tf.cast(num_samples, tf.int32), tf.cast(steps, tf.int32), tf.cast(seed, tf.int64)
         )
 
-    def sample(self, num_samples, steps=25, seed=None, jit_compile=True):
+    def sample(self, num_samples, steps=25, seed=None, jit_compile=None):
         """Generates int data [N, ...] with the n-step procedure (few steps: 10, 25, 100).
 
         Args:
           num_samples: int N >= 1.
           steps: int n >= 1, the number of Bayesian updates.
-          seed: int; the same seed gives the same samples (with either
-            `jit_compile`). None draws one.
-          jit_compile: run the loop under XLA (default) or as a plain graph loop.
+          seed: int; the same seed gives the same samples (in every `jit_compile`
+            mode). None draws one.
+          jit_compile: one of `JIT_COMPILE_MODES`: False, a plain graph loop; True, the
+            whole loop XLA-compiled; "network", a graph loop whose network step is
+            XLA-compiled. None: the model's `sample_jit_compile`, the fastest on a 2-core
+            CPU (bench/bfn.py).
         """
         check_int(num_samples, "num_samples", 1)
         check_int(steps, "steps", 1)
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
         self.build_example()
-        return self._sample_graph(num_samples, steps, seed, bool(jit_compile))
+        mode = self.sample_jit_compile if jit_compile is None else jit_compile
+        return self._sample_graph(num_samples, steps, seed, mode)
 
     # ------------------------------------------------------------ export
     def example_features(self, batch_size=2, seed=0):
@@ -243,7 +265,8 @@ class BayesianFlowModel(GenerativeModel):
         paper's unit. `sample` takes `num_samples`, `steps` and `seed`.
 
         Args:
-          jit_compile: compile the sampling loop with XLA (else a plain graph loop).
+          jit_compile: the mode of the sampling loop, one of `JIT_COMPILE_MODES` (see
+            `sample`); False (default), a plain graph loop that any TF Serving build runs.
         """
         self.build_example()
         density_specs = [
@@ -336,9 +359,7 @@ class BFNContinuous(_ImageBFN):
     ):
         super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
         self.num_levels = check_int(num_levels, "num_levels", 2)
-        self.flow = bfn.ContinuousBFN(
-            _as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min"), self.num_levels
-        )
+        self.flow = bfn.ContinuousBFN(sigma_1, t_min, self.num_levels)
         self._build_network(None)
 
     def _to_data(self, levels):
@@ -384,9 +405,7 @@ class BFNDiscretised(_ImageBFN):
     ):
         super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
         self.num_levels = check_int(num_levels, "num_levels", 2)
-        self.flow = bfn.DiscretisedBFN(
-            self.num_levels, _as_float(sigma_1, "sigma_1"), _as_float(t_min, "t_min")
-        )
+        self.flow = bfn.DiscretisedBFN(self.num_levels, sigma_1, t_min)
         self._build_network(2)
 
     def _to_data(self, levels):
@@ -410,8 +429,8 @@ class BFNDiscrete(_ImageBFN):
       image_shape: (height, width, channels).
       num_levels: int K, the values a pixel takes (the categories of the
         discrete BFN).
-      beta_1: float, beta(1) of beta(t) = beta_1 t^2 (9 = the reference
-        code's binarised-MNIST setting, see `tfgen.distributions.bfn`).
+      beta_1: float, beta(1) of beta(t) = beta_1 t^2 (9: the paper's binarised-MNIST
+        sqrt(beta(1)) = 3, Sec. 6.8, see `tfgen.distributions.bfn`).
       filters, num_layers: the `BFNConvNet` size.
       loss_steps: int; 0 trains on L^inf, n > 0 on L^n.
 
@@ -436,7 +455,7 @@ class BFNDiscrete(_ImageBFN):
     ):
         super().__init__(image_shape, filters, num_layers, loss_steps, **kwargs)
         self.num_levels = check_int(num_levels, "num_levels", 2)
-        self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
+        self.flow = bfn.DiscreteBFN(self.num_levels, beta_1)
         self._build_network(self.num_levels)
 
     def _to_data(self, levels):
@@ -462,34 +481,45 @@ class BFNDiscreteText(BayesianFlowModel):
     Args:
       seq_len: int L.
       num_categories: int K (256 for bytes).
-      beta_1: float, beta(1) of beta(t) = beta_1 t^2 (0.5625 = the reference
-        code's text8 setting, see `tfgen.distributions.bfn`).
+      beta_1: float, beta(1) of beta(t) = beta_1 t^2. The default 0.087 is
+        `tfgen.distributions.bfn.discrete_beta_1(256)`, the paper's rule (Sec. 6.8): the
+        input distribution is nearly certain (0.2 bits of expected entropy, as text8's
+        sqrt(beta(1)) = 0.75 leaves for K = 27) at t = 1 and not before; text8's own
+        0.5625 would make bytes that certain by t = 0.39 and waste the rest of the schedule.
       model_dim, num_layers, num_heads: the `BFNTransformer` size.
+      kernel_size: int, the neighbouring positions the transformer's input convolution
+        reads (odd).
       loss_steps: int; 0 trains on L^inf, n > 0 on L^n.
 
-    The network input is theta on the simplex [B, L, K] (differentiable).
+    The network input is theta on the simplex [B, L, K] (differentiable), which the
+    transformer reads as K theta - 1; its output is read relative to theta:
+    p_O = softmax(ln theta + transformer(K theta - 1, t)).
     Features: `{"tokens": int32 [B, L] in [0, K)}`; the metric is bits/char.
     """
 
     feature_key = "tokens"
     metric_names = ("bits_per_char", "nats_per_example")
     unit = "bits_per_char"
+    # XLA fuses the transformer's products and norms (1.2x the graph loop in bench/bfn.py), but
+    # draws Philox noise and runs the Bayesian update slower than TensorFlow's kernels.
+    sample_jit_compile = "network"
 
     def __init__(
         self,
         seq_len=64,
         num_categories=256,
-        beta_1=0.5625,
+        beta_1=0.087,
         model_dim=64,
         num_layers=2,
         num_heads=4,
+        kernel_size=5,
         loss_steps=0,
         **kwargs,
     ):
         super().__init__(loss_steps=loss_steps, **kwargs)
         self.event_shape = (check_int(seq_len, "seq_len", 1),)
         self.num_levels = check_int(num_categories, "num_categories", 2)
-        self.flow = bfn.DiscreteBFN(self.num_levels, _as_float(beta_1, "beta_1"))
+        self.flow = bfn.DiscreteBFN(self.num_levels, beta_1)
         self.per_variable = (self.num_levels,)
         self.network = BFNTransformer(
             self.num_levels,
@@ -497,8 +527,19 @@ class BFNDiscreteText(BayesianFlowModel):
             check_int(model_dim, "model_dim", 1),
             check_int(num_layers, "num_layers", 1),
             check_int(num_heads, "num_heads", 1),
+            kernel_size,
             name="network",
         )
+
+    def _network(self, theta, t):
+        # 2308.07037 Sec. 6.2, p_O = softmax(Psi(theta, t)), leaves Psi open. Ours reads theta as
+        # K theta - 1 (0 under the uniform prior, K e_x - 1 when certain; for K = 2 the
+        # reference code's 2 theta - 1), so a byte's features are as large as a bit's, and
+        # returns Psi = ln theta + f: with f = 0 (the zero-initialised output layer) p_O is
+        # theta itself, the posterior of the independent updates under a uniform prior, and f
+        # learns what they cannot know (byte frequencies, context) as additive log-odds.
+        log_theta = tf.math.log(tf.maximum(theta, 1e-37))
+        return super()._network(self.num_levels * theta - 1.0, t) + log_theta
 
     def _to_data(self, levels):
         return levels
