@@ -120,8 +120,36 @@ class WaveNetBlock(tf.keras.layers.Layer):
         if self.local_conditioning:
             pre += self.local_projection(local_condition)
         z = self.gate(pre)
-        residual = inputs + self.residual_projection(z) if self.residual_output else inputs
-        return residual, self.skip_projection(z)
+        # Fig. 4: the residual and skip 1x1s as one product over z.
+        kernel, bias = self.output_weights()
+        outputs = tf.nn.bias_add(tf.tensordot(z, kernel, 1), bias)
+        if not self.residual_output:
+            return inputs, outputs
+        residual, skip = tf.split(outputs, [self.residual_channels, self.skip_channels], axis=-1)
+        return inputs + residual, skip
+
+    def build(self, input_shape):
+        gated = tf.TensorShape(input_shape)[:-1].concatenate([self.residual_channels])
+        for projection in self._output_projections():
+            projection.build(gated)
+        super().build(input_shape)
+
+    def _output_projections(self):
+        if self.residual_output:
+            return (self.residual_projection, self.skip_projection)
+        return (self.skip_projection,)
+
+    def output_weights(self):
+        """The residual and skip 1x1s side by side (the skip 1x1 alone without `residual_output`).
+
+        Returns:
+          `(kernel [R, R + S], bias [R + S])`, or `([R, S], [S])`.
+        """
+        layers = self._output_projections()
+        return tuple(
+            tf.concat([getattr(layer, name) for layer in layers], axis=-1)
+            for name in ("kernel", "bias")
+        )
 
     def get_config(self):
         return {

@@ -127,8 +127,9 @@ class WaveNetGenerator:
         )
         # In layer order: the current tap's kernel, the residual and skip 1x1s side by side.
         self._current_kernels = [self._cast(b.dilated_conv.kernel[k - 1]) for b in stack.blocks]
-        self._output_kernels = [self._cast(_output_weight(b, "kernel")) for b in stack.blocks]
-        self._output_biases = [self._cast(_output_weight(b, "bias")) for b in stack.blocks]
+        outputs = [b.output_weights() for b in stack.blocks]
+        self._output_kernels = [self._cast(kernel) for kernel, _ in outputs]
+        self._output_biases = [self._cast(bias) for _, bias in outputs]
         conv = stack.input_conv
         # Rows for int codes, with a zero row at index C: code -1 (mod C + 1) is a zero input.
         self._input_rows = self._cast(tf.pad(conv.kernel, [[0, 0], [0, 1], [0, 0]]))
@@ -295,11 +296,3 @@ class WaveNetGenerator:
         (hidden_kernel, hidden_bias), (kernel, bias) = self._head_weights
         hidden = tf.nn.bias_add(tf.matmul(tf.nn.relu(skip), hidden_kernel), hidden_bias)
         return tf.nn.bias_add(tf.matmul(tf.nn.relu(hidden), kernel), bias)
-
-
-def _output_weight(block, name):
-    """A block's residual and skip 1x1 kernels (or biases) side by side, skip only if last."""
-    skip = getattr(block.skip_projection, name)
-    if not block.residual_output:
-        return skip
-    return tf.concat([getattr(block.residual_projection, name), skip], axis=-1)
