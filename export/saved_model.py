@@ -8,6 +8,7 @@ all; a failed export leaves nothing behind.
 
 import os
 import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -88,7 +89,9 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None, datase
 
     Raises:
       ValueError: on an unknown model, a model that differs from the run's, a
-        missing config.json or a directory without checkpoints.
+        missing config.json, a directory without checkpoints, or a checkpoint that
+        does not hold exactly the model's variables (another model, other
+        hyper-parameters): restores are never partial.
     """
     if os.path.isdir(checkpoint):
         config, prefix = RunDir(checkpoint).model_checkpoint()
@@ -116,7 +119,50 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None, datase
             )
         model_name, hparams = config["model"], config["hparams"]
     model = registry.get(model_name).model_class(**hparams).build_example()
+    _assert_checkpoint_is_the_model(prefix, model, model_name)
     tf.train.Checkpoint(model=model).restore(
         prefix
     ).expect_partial().assert_existing_objects_matched()
     return model
+
+
+def _model_variables(prefix):
+    """{key: shape} of the model variables in checkpoint `prefix` (not optimizer slots)."""
+    shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    return {
+        key: tuple(shape)
+        for key, shape in shapes.items()
+        if key.startswith("model/") and ".OPTIMIZER_SLOT" not in key
+    }
+
+
+def _assert_checkpoint_is_the_model(prefix, model, model_name):
+    """Raises unless checkpoint `prefix` holds exactly `model`'s variables, shape for shape.
+
+    A restore by object matching is partial without a word when the checkpoint has more
+    layers than the model (other hyper-parameters) or comes from another model whose
+    layers happen to share names, so the export would serve wrong weights.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        expected = _model_variables(tf.train.Checkpoint(model=model).write(f"{tmp}/model"))
+    saved = _model_variables(prefix)
+    if saved == expected:
+        return
+    missing = sorted(expected.keys() - saved.keys())
+    unused = sorted(saved.keys() - expected.keys())
+    reshaped = sorted(k for k in expected.keys() & saved.keys() if expected[k] != saved[k])
+    details = [
+        f"{len(keys)} {what} (first: {keys[0]})"
+        for keys, what in (
+            (missing, "of the model's variables are not in it"),
+            (unused, "of its variables are not the model's"),
+            (reshaped, "differ in shape"),
+        )
+        if keys
+    ]
+    raise ValueError(
+        f"Expected checkpoint {prefix!r} to hold the variables of model {model_name!r} with "
+        f"hyper-parameters {model.get_config()}; got {len(saved)} model variables where "
+        f"{len(expected)} were expected: {'; '.join(details)}. Export from the run's "
+        f"model_dir (its config.json), or pass the model and --hparams it was trained with."
+    )

@@ -92,8 +92,22 @@ class RunDir:
             json.dump(config, f, indent=2, sort_keys=True)
 
     def latest_checkpoint(self):
-        """The newest checkpoint prefix, or None."""
-        return tf.train.latest_checkpoint(self.checkpoint_dir)
+        """The newest checkpoint prefix, or None when the run has none.
+
+        Raises:
+          ValueError: when the checkpoint index names a checkpoint whose files are gone
+            (resuming would silently start again from step 0).
+        """
+        prefix = tf.train.latest_checkpoint(self.checkpoint_dir)
+        state = tf.train.get_checkpoint_state(self.checkpoint_dir)
+        if prefix is None and state is not None and state.model_checkpoint_path:
+            index = os.path.join(self.checkpoint_dir, "checkpoint")
+            raise ValueError(
+                f"Expected the files of checkpoint {state.model_checkpoint_path!r}, which "
+                f"{index!r} names as the latest, got none ({state.model_checkpoint_path}.index "
+                f"is missing); restore them, or remove {index!r} to train from step 0."
+            )
+        return prefix
 
     def checkpoint_manager(self, checkpoint, directory=None, max_to_keep=3):
         """A `tf.train.CheckpointManager` writing into `directory` (default: the run's)."""

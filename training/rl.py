@@ -153,11 +153,12 @@ def train_agent(
     frame_count = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
     checkpoint = tf.train.Checkpoint(**agent.checkpoint_items(), frames=frame_count)
     manager = run.checkpoint_manager(checkpoint)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    latest = run.latest_checkpoint()
+    if latest:
+        checkpoint.restore(latest).assert_existing_objects_matched()
         agent.frames = int(frame_count.numpy())
         if verbose:
-            print(f"Restored {manager.latest_checkpoint} at frame {agent.frames}.", flush=True)
+            print(f"Restored {latest} at frame {agent.frames}.", flush=True)
 
     reporter = _Reporter(frames, agent.frames, run.log_dir, verbose)
     if agent.frames < frames:

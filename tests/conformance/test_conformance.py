@@ -141,11 +141,13 @@ def test_keras_native_saving(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_round_trip(name, tmp_path):
-    model = _golden(name)[0]
+    """A checkpoint of the model restores whole through `export.load_trained`, as the CLI does."""
+    model, golden = _golden(name)[0], goldens.GOLDENS[name]
     path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    clone = _blank_clone(model)
-    tf.train.Checkpoint(model=clone).restore(path).assert_existing_objects_matched()
-    _assert_same_weights(model, clone)
+    restored = export.load_trained(
+        path, name, golden.hparams, golden.dataset, golden.dataset_options
+    )
+    _assert_same_weights(model, restored)
 
 
 @pytest.mark.parametrize("name", NAMES)

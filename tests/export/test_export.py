@@ -6,6 +6,7 @@ same outputs as the in-process model, with and without `--xla`.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -209,3 +210,34 @@ def test_load_trained_errors(model_dir, tmp_path):
         export.load_trained(model_dir, "wavenet")
     with pytest.raises(ValueError, match="no such directory"):
         export.load_trained(str(tmp_path / "nope" / "ckpt-1"))
+
+
+def _bare_prefix(model_dir, tmp_path):
+    """The run's latest checkpoint copied where no config.json is found."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    bare = tmp_path / "elsewhere" / "checkpoints"
+    bare.mkdir(parents=True)
+    for name in os.listdir(os.path.dirname(latest)):
+        if name.startswith(os.path.basename(latest) + "."):
+            shutil.copy(os.path.join(os.path.dirname(latest), name), bare / name)
+    return str(bare / os.path.basename(latest))
+
+
+def test_restore_is_never_partial(model_dir, tmp_path):
+    """A bare checkpoint with the wrong hyper-parameters or model fails loudly, naming it."""
+    prefix = _bare_prefix(model_dir, tmp_path)
+    tiny = goldens.GOLDENS["pixelcnn"].hparams
+
+    def load(name="pixelcnn", **changes):
+        return export.load_trained(prefix, name, hparams={**tiny, **changes}, dataset="digits")
+
+    assert [w.tobytes() for w in load().get_weights()] == [
+        w.tobytes() for w in export.load_trained(model_dir).get_weights()
+    ]
+    with pytest.raises(ValueError, match="are not the model's") as error:
+        load(num_layers=tiny["num_layers"] - 1)
+    assert prefix in str(error.value) and "'num_layers': 1" in str(error.value)
+    with pytest.raises(ValueError, match="differ in shape"):
+        load(filters=2 * tiny["filters"])
+    with pytest.raises(ValueError, match="to hold the variables of model 'wavenet'"):
+        export.load_trained(prefix, "wavenet", hparams=goldens.GOLDENS["wavenet"].hparams)

@@ -196,6 +196,16 @@ def test_train_library_api_and_rerun(tmp_path):
             hparams=TINY + ",filters=4",
             verbose=0,
         )
+    # The index names a checkpoint whose files are gone: an error, not a silent step 0.
+    latest = RunDir(model_dir).latest_checkpoint()
+    for name in os.listdir(os.path.dirname(latest)):
+        if name.startswith(os.path.basename(latest) + "."):
+            os.remove(os.path.join(os.path.dirname(latest), name))
+    with pytest.raises(ValueError, match="which .* names as the latest") as error:
+        training.train(
+            "pixelcnn", "digits", steps=3, batch_size=8, model_dir=model_dir, hparams=TINY
+        )
+    assert latest in str(error.value)
 
 
 def test_train_rejects_bad_arguments(tmp_path):
