@@ -44,8 +44,9 @@ _LN2 = math.log(2.0)
 
 # How the sampling loop runs: a plain graph loop (False), one XLA computation (True), or a
 # graph loop whose network step Psi(theta, t) is XLA-compiled ("network"): XLA:CPU fuses the
-# transformer's matmuls and norms well but draws Philox noise and cumulative sums slower
-# than TensorFlow's kernels, and its convolutions are slower than oneDNN's (bench/bfn.py).
+# transformer's matmuls and norms well but draws Philox noise and runs the Bayesian update
+# slower than TensorFlow's kernels, and its convolutions are slower than oneDNN's
+# (bench/bfn.py).
 JIT_COMPILE_MODES = (False, True, "network")
 
 
