@@ -23,7 +23,7 @@ setuptools.setup(
     python_requires=">=3.9,<3.12",
     packages=setuptools.find_packages(include=["tfgen*", "training*", "export*", "serving*"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest", "pytest-xdist", "pytest-timeout", "ruff"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "pytest-timeout", "ruff", "hypothesis"]},
     entry_points={
         "console_scripts": [
             "tfgen-train=training.__main__:run",

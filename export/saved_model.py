@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tfgen import registry
 from tfgen.run_dir import RunDir
+from tfgen.signatures import SignatureLimits, signature_limits
 
 
 def next_version(export_dir_base):
@@ -32,7 +33,7 @@ def _inference_copy(model):
     return copy
 
 
-def export_model(model, export_dir_base, version=None, jit_compile=False):
+def export_model(model, export_dir_base, version=None, jit_compile=False, limits=None):
     """Writes `model` as SavedModel version `export_dir_base/<version>`.
 
     Args:
@@ -40,6 +41,8 @@ def export_model(model, export_dir_base, version=None, jit_compile=False):
       export_dir_base: the model's base path, `BASE/NAME`.
       version: positive integer; default: `next_version(export_dir_base)`.
       jit_compile: export the signatures with `jit_compile=True` (`--xla`).
+      limits: the `tfgen.signatures.SignatureLimits` the signatures enforce
+        (default: `SignatureLimits()`).
 
     Returns:
       The path of the version directory.
@@ -57,10 +60,11 @@ def export_model(model, export_dir_base, version=None, jit_compile=False):
             f"Expected a new version, got existing {path!r}; versions are never overwritten."
         )
     model = _inference_copy(model)
-    signatures = model.signatures(jit_compile=jit_compile)
     os.makedirs(export_dir_base, exist_ok=True)
     tmp = os.path.join(export_dir_base, f".tmp-{version}-{os.getpid()}")
     try:
+        with signature_limits(limits or SignatureLimits()):
+            signatures = model.signatures(jit_compile=jit_compile)
         tf.saved_model.save(model, tmp, signatures=signatures)
         if os.path.exists(path):
             raise ValueError(

@@ -56,6 +56,12 @@ flags.DEFINE_integer(
     64 * 1024 * 1024,
     "Largest accepted gRPC message / REST body; larger requests get RESOURCE_EXHAUSTED.",
 )
+flags.DEFINE_integer(
+    "max_tensor_elements",
+    1 << 22,
+    "Largest accepted input tensor, in elements, checked before it is decoded; larger ones "
+    "get RESOURCE_EXHAUSTED.",
+)
 flags.DEFINE_float(
     "shutdown_grace_seconds", 10.0, "Seconds in-flight requests get to finish on shutdown."
 )
@@ -90,6 +96,7 @@ def main(argv):
             file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
             grpc_max_threads=FLAGS.grpc_max_threads,
             max_request_bytes=FLAGS.max_request_bytes,
+            max_tensor_elements=FLAGS.max_tensor_elements,
         )
         server.start()
     except (ValueError, OSError, RuntimeError) as e:

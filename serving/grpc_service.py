@@ -19,7 +19,11 @@ from tensorflow_serving.apis import (
 
 from serving.errors import ServingError, invalid_argument
 from serving.model_manager import require_model_spec, resolve
-from serving.tensor_codec import ndarray_to_tensor_proto, tensor_proto_to_ndarray
+from serving.tensor_codec import (
+    DEFAULT_MAX_TENSOR_ELEMENTS,
+    ndarray_to_tensor_proto,
+    tensor_proto_to_ndarray,
+)
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
@@ -60,18 +64,37 @@ def _fill_model_spec(spec, servable, signature_name=None):
         spec.signature_name = signature_name
 
 
-class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``tensorflow.serving.PredictionService`` backed by a ModelManager."""
+def _check_still_wanted(context):
+    """Refuses to start work for a client that has gone or whose deadline has passed."""
+    if not context.is_active():
+        raise ServingError(grpc.StatusCode.CANCELLED, "The client cancelled the request")
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
 
-    def __init__(self, manager):
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``tensorflow.serving.PredictionService`` backed by a ModelManager.
+
+    Args:
+      manager: the ModelManager.
+      max_tensor_elements: largest accepted input tensor, in elements.
+    """
+
+    def __init__(self, manager, max_tensor_elements=DEFAULT_MAX_TENSOR_ELEMENTS):
         self._manager = manager
+        self._max_tensor_elements = max_tensor_elements
 
     @_aborting
     def Predict(self, request, context):
         """Runs a signature on the request's input TensorProtos."""
         spec = require_model_spec(request)
         servable = resolve(self._manager, spec)
-        inputs = {k: tensor_proto_to_ndarray(v, k) for k, v in request.inputs.items()}
+        inputs = {
+            k: tensor_proto_to_ndarray(v, k, self._max_tensor_elements)
+            for k, v in request.inputs.items()
+        }
+        _check_still_wanted(context)
         dtypes = {k: v.dtype for k, v in request.inputs.items()}
         key, outputs = servable.predict(
             spec.signature_name, inputs, dtypes, list(request.output_filter)
@@ -122,9 +145,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     HandleReloadConfigRequest = _unimplemented("HandleReloadConfigRequest")
 
 
-def add_servicers(server, manager):
+def add_servicers(server, manager, max_tensor_elements=DEFAULT_MAX_TENSOR_ELEMENTS):
     """Registers both servicers on a ``grpc.Server``."""
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager), server
+        PredictionServicer(manager, max_tensor_elements), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)

@@ -2,7 +2,8 @@
 
 For every configured model, :class:`ModelManager` polls ``BASE/`` every
 ``file_system_poll_wait_seconds``, looking for integer version directories
-(``BASE/7/saved_model.pb``; anything else, such as ``.tmp-3``, is ignored).
+(``BASE/7/saved_model.pb``; anything else, such as ``.tmp-3``, ``007`` or a
+number past int64, is ignored, and so is a symlink leading out of ``BASE``).
 New versions are loaded in the background polling thread while the current
 version keeps serving; once a newer version has loaded it replaces the old
 one, which is then unloaded (TF Serving's default "latest" version policy).
@@ -24,7 +25,11 @@ from tensorflow_serving.config import model_server_config_pb2
 from serving.errors import ServingError, invalid_argument, not_found
 from serving.servable import SAVED_MODEL_FILENAME, ServableVersion
 
-_VERSION_DIR = re.compile(r"^[0-9]+$")
+# A version directory is a canonical int64: "7", not "007", "7.0" or 99999999999999999999.
+_VERSION_DIR = re.compile(r"^(0|[1-9][0-9]{0,18})$")
+_MAX_VERSION = 2**63 - 1
+# Model names are names, never paths.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _State = get_model_status_pb2.ModelVersionStatus.State
 
 # tensorflow.error.Code numbers used in StatusProto.
@@ -78,7 +83,9 @@ def parse_model_config_text(text):
                 policy,
             )
         labels = tuple(sorted((k, int(v)) for k, v in entry.version_labels.items()))
-        models.append(ModelConfig(entry.name, os.path.abspath(entry.base_path), labels))
+        models.append(
+            ModelConfig(_check_name(entry.name), os.path.abspath(entry.base_path), labels)
+        )
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate model names in model config file: {names}")
@@ -100,7 +107,15 @@ def load_model_configs(model_name="", model_base_path="", model_config_file=""):
             return parse_model_config_text(f.read())
     if not model_base_path:
         raise ValueError("give --model_base_path (with --model_name) or --model_config_file")
-    return [ModelConfig(model_name or "default", os.path.abspath(model_base_path))]
+    return [ModelConfig(_check_name(model_name or "default"), os.path.abspath(model_base_path))]
+
+
+def _check_name(name):
+    if not _MODEL_NAME.match(name):
+        raise ValueError(
+            f"Expected a model name of letters, digits, '_', '.' and '-' (not a path), got {name!r}"
+        )
+    return name
 
 
 def _fingerprint(path):
@@ -206,7 +221,17 @@ class ModelManager:
         versions = {}
         for entry in names:
             path = os.path.join(base, entry)
-            if not _VERSION_DIR.match(entry) or not os.path.isdir(path):
+            if not os.path.isdir(path):
+                continue
+            if not _VERSION_DIR.match(entry) or int(entry) > _MAX_VERSION:
+                if entry.isdigit():
+                    self._warn_once(
+                        state,
+                        ("version", entry),
+                        "model %s: ignoring version directory %s: not a canonical int64",
+                        state.config.name,
+                        entry,
+                    )
                 continue
             if not _is_inside(path, base):
                 self._warn_once(

@@ -25,6 +25,8 @@ from google.protobuf import json_format
 
 from serving.errors import ServingError, invalid_argument
 from serving.tensor_codec import (
+    DEFAULT_MAX_TENSOR_ELEMENTS,
+    check_num_elements,
     columnar_to_inputs,
     instances_to_inputs,
     outputs_to_columnar,
@@ -50,11 +52,13 @@ class RestApi:
     Args:
       manager: the ModelManager.
       max_body_bytes: largest accepted request body.
+      max_tensor_elements: largest accepted input tensor, in elements.
     """
 
-    def __init__(self, manager, max_body_bytes):
+    def __init__(self, manager, max_body_bytes, max_tensor_elements=DEFAULT_MAX_TENSOR_ELEMENTS):
         self.manager = manager
         self.max_body_bytes = max_body_bytes
+        self.max_tensor_elements = max_tensor_elements
 
     def handle(self, method, path, body_reader):
         """Handles one request; returns (HTTP status, JSON-able dict). Never raises."""
@@ -62,6 +66,9 @@ class RestApi:
             return http.HTTPStatus.OK, self._dispatch(method, path, body_reader)
         except ServingError as e:
             return e.http_status, {"error": e.message}
+        except RecursionError:  # json and the value converters recurse on nesting
+            error = invalid_argument("JSON Parse error: the body is nested too deeply")
+            return error.http_status, {"error": error.message}
         except Exception as e:  # a bug or unexpected failure: report it, stay up
             logging.exception("unexpected error handling %s %s", method, path)
             return http.HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"{type(e).__name__}: {e}"}
@@ -129,6 +136,8 @@ class RestApi:
             inputs = instances_to_inputs(document["instances"], input_dtypes)
         else:
             inputs = columnar_to_inputs(document["inputs"], input_dtypes)
+        for key, array in inputs.items():
+            check_num_elements(key, array.shape, self.max_tensor_elements)
         _, outputs = servable.predict(signature_name, inputs)
         if has_rows:
             return {"predictions": outputs_to_predictions(outputs)}
@@ -211,12 +220,13 @@ class RestServer:
       host: address to bind.
       port: port to bind (0 picks a free one; see :attr:`port`).
       max_body_bytes: largest accepted request body.
+      max_tensor_elements: largest accepted input tensor, in elements.
     """
 
-    def __init__(self, manager, host, port, max_body_bytes):
+    def __init__(self, manager, host, port, max_body_bytes, max_tensor_elements):
         self._httpd = http.server.ThreadingHTTPServer((host, port), _Handler)
         self._httpd.daemon_threads = True
-        self._httpd.api = RestApi(manager, max_body_bytes)
+        self._httpd.api = RestApi(manager, max_body_bytes, max_tensor_elements)
         self._httpd.tracker = _InFlight()
         self._thread = None
 

@@ -21,6 +21,7 @@ from absl import logging
 from serving.grpc_service import add_servicers
 from serving.model_manager import ModelManager, load_model_configs
 from serving.rest import RestServer
+from serving.tensor_codec import DEFAULT_MAX_TENSOR_ELEMENTS
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 DEFAULT_GRACE_SECONDS = 10.0
@@ -49,6 +50,8 @@ class ModelServer:
       grpc_max_threads: size of the gRPC thread pool.
       max_request_bytes: largest gRPC message / REST body accepted;
         bigger requests get RESOURCE_EXHAUSTED (HTTP 413).
+      max_tensor_elements: largest input tensor accepted, in elements,
+        checked before it is decoded; bigger ones get RESOURCE_EXHAUSTED.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ModelServer:
         file_system_poll_wait_seconds=1.0,
         grpc_max_threads=16,
         max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
+        max_tensor_elements=DEFAULT_MAX_TENSOR_ELEMENTS,
     ):
         if model_configs is None:
             model_configs = load_model_configs(model_name, model_base_path, model_config_file)
@@ -75,6 +79,7 @@ class ModelServer:
         self._enable_rest = (self._rest_port != 0) if enable_rest is None else bool(enable_rest)
         self._max_threads = int(grpc_max_threads)
         self._max_request_bytes = int(max_request_bytes)
+        self._max_tensor_elements = int(max_tensor_elements)
         self.manager = ModelManager(self.model_configs, file_system_poll_wait_seconds)
         self._grpc = None
         self._rest = None
@@ -102,7 +107,11 @@ class ModelServer:
             self._start_grpc()
             if self._enable_rest:
                 self._rest = RestServer(
-                    self.manager, self.host, self._rest_port, self._max_request_bytes
+                    self.manager,
+                    self.host,
+                    self._rest_port,
+                    self._max_request_bytes,
+                    self._max_tensor_elements,
                 )
                 self._rest.start()
                 self.rest_port = self._rest.port
@@ -124,7 +133,7 @@ class ModelServer:
             max_workers=self._max_threads, thread_name_prefix="grpc-worker"
         )
         self._grpc = grpc.server(pool, options=options)
-        add_servicers(self._grpc, self.manager)
+        add_servicers(self._grpc, self.manager, self._max_tensor_elements)
         try:
             bound = self._grpc.add_insecure_port(_host_port(self.host, self._port))
         except RuntimeError as e:

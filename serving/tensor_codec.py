@@ -6,14 +6,20 @@ TF Serving's row (``instances`` -> ``predictions``) and columnar (``inputs`` ->
 """
 
 import base64
+import math
 
+import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-from serving.errors import invalid_argument
+from serving.errors import ServingError, invalid_argument
+
+DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 22
 
 __all__ = [
+    "DEFAULT_MAX_TENSOR_ELEMENTS",
+    "check_num_elements",
     "dtype_name",
     "shape_to_list",
     "tensor_proto_to_ndarray",
@@ -42,12 +48,33 @@ def shape_to_list(tensor_shape_proto):
     return [int(d.size) for d in tensor_shape_proto.dim]
 
 
-def tensor_proto_to_ndarray(proto, name="tensor"):
+def check_num_elements(name, shape, max_elements):
+    """Raises RESOURCE_EXHAUSTED when a tensor of ``shape`` has more than ``max_elements``."""
+    num_elements = math.prod(shape)
+    if num_elements > max_elements:
+        raise ServingError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f'Input "{name}" has shape {list(shape)} ({num_elements} elements); the limit is '
+            f"{max_elements} elements per tensor (--max_tensor_elements)",
+        )
+
+
+def tensor_proto_to_ndarray(proto, name="tensor", max_elements=DEFAULT_MAX_TENSOR_ELEMENTS):
     """Decodes a request ``TensorProto`` to a numpy array.
 
+    The declared shape is checked before anything is allocated: a few bytes
+    may declare a huge tensor whose missing values TensorFlow fills in.
+
     Raises:
-      ServingError: INVALID_ARGUMENT if the proto is malformed.
+      ServingError: INVALID_ARGUMENT if the proto is malformed,
+        RESOURCE_EXHAUSTED if it declares more than ``max_elements`` values.
     """
+    if proto.tensor_shape.unknown_rank:
+        raise invalid_argument(f"tensor parsing error: {name}: the shape has unknown rank")
+    shape = [d.size for d in proto.tensor_shape.dim]
+    if any(size < 0 for size in shape):
+        raise invalid_argument(f"tensor parsing error: {name}: negative dimension in {shape}")
+    check_num_elements(name, shape, max_elements)
     try:
         return tf.make_ndarray(proto)
     except Exception as e:  # TF raises TypeError/ValueError/InvalidArgument here.
@@ -121,9 +148,30 @@ def json_to_ndarray(value, dtype_enum, name):
         )
     if raw.size and tf_dtype.is_integer and raw.dtype.kind == "f":
         raise invalid_argument(f'Input "{name}": expected {expected} (integer) values, got floats')
-    if raw.size and tf_dtype.is_bool and raw.dtype.kind != "b":
-        raise invalid_argument(f'Input "{name}": expected {expected} (true/false) values')
+    if raw.size and tf_dtype.is_bool != (raw.dtype.kind == "b" or _has_bool(value)):
+        kind = "true/false" if tf_dtype.is_bool else "numeric"
+        raise invalid_argument(f'Input "{name}": expected {expected} ({kind}) values')
+    if raw.size and tf_dtype.is_integer and raw.dtype.kind in "iu":
+        _check_integer_range(raw, tf_dtype, name)
     return raw.astype(tf_dtype.as_numpy_dtype)
+
+
+def _has_bool(value):
+    """Whether a JSON value holds a true/false anywhere (numpy turns [true, 2] into [1, 2])."""
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool)
+
+
+def _check_integer_range(raw, tf_dtype, name):
+    """Refuses integers the signature's dtype cannot hold, as TF Serving's JSON reader does."""
+    low, high = int(raw.min()), int(raw.max())
+    if low < tf_dtype.min or high > tf_dtype.max:
+        bad = low if low < tf_dtype.min else high
+        raise invalid_argument(
+            f'Input "{name}": {bad} is out of the range of {tf_dtype.name} '
+            f"[{tf_dtype.min}, {tf_dtype.max}]"
+        )
 
 
 def instances_to_inputs(instances, input_dtypes):

@@ -4,25 +4,38 @@ A new model is covered by registering it in `tfgen.registry` and giving it a
 row in `goldens.py`: one source of hyper-parameters, config round trip,
 Keras-native saving (`.keras`, `save_weights`), `summary()` after
 `registry.build`, checkpoint round trip, SavedModel export -> load in a fresh
-process that never imports tfgen -> same outputs, `jit_compile` -> same
-outputs, and one `fit` step under `MirroredStrategy`.
+process that never imports tfgen -> same outputs, served -> every hostile
+request answered with a client's status (`hostile_requests`), `jit_compile`
+-> same outputs, and one `fit` step under `MirroredStrategy`.
+
+The export and serving checks of a model share one export: they run in one
+xdist group (`--dist loadgroup`), so one worker exports each model once.
 """
 
 import functools
+import http.client
 import inspect
 import json
+import os
 
+import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import given
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import export
 import tfgen.models
+from serving.model_manager import ModelConfig
+from serving.server import ModelServer
 from tests import fresh_process
-from tests.conformance import goldens
+from tests.conformance import goldens, hostile_requests
 from tfgen import hparams, registry
 
 NAMES = goldens.model_names()
+# The export-and-serve checks of one model run on one worker, which exports it once.
+EXPORT_GROUPS = [pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in NAMES]
 # Synonyms the naming glossary (README) replaced, with the word to use instead.
 RETIRED_NAMES = {
     "num_classes": "num_labels, num_levels or num_categories",
@@ -150,15 +163,90 @@ def test_checkpoint_round_trip(name, tmp_path):
     _assert_same_weights(model, restored)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_export_loads_in_fresh_process(name, tmp_path):
-    model, results = _golden(name)
-    path = export.export_model(model, str(tmp_path / name))
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`exported(name)`: the base path of `_golden(name)` exported as version 1.
+
+    Each model is exported once per test process, under `hostile_requests.LIMITS`.
+    """
+    root = tmp_path_factory.mktemp("exports")
+
+    @functools.lru_cache(maxsize=None)
+    def export_once(name):
+        base = str(root / name)
+        export.export_model(_golden(name)[0], base, version=1, limits=hostile_requests.LIMITS)
+        return base
+
+    return export_once
+
+
+@pytest.mark.parametrize("name", EXPORT_GROUPS)
+def test_export_loads_in_fresh_process(name, exported, tmp_path):
+    _, results = _golden(name)
+    path = os.path.join(exported(name), "1")
     inputs = {
         key: {k: v.numpy() for k, v in kwargs.items()} for key, (kwargs, _) in results.items()
     }
     actual = fresh_process.signature_outputs(path, inputs, tmp_path)
     fresh_process.assert_same_outputs(_outputs(results), actual)
+
+
+@pytest.mark.parametrize("name", EXPORT_GROUPS)
+def test_served_signatures_answer_hostile_requests_with_client_statuses(name, exported):
+    """Random and malformed requests to every signature get a client's status; it stays up."""
+    server = ModelServer(
+        [ModelConfig(name, exported(name))],
+        port=0,
+        enable_rest=True,
+        file_system_poll_wait_seconds=0,
+        max_request_bytes=hostile_requests.MAX_REQUEST_BYTES,
+        max_tensor_elements=hostile_requests.MAX_TENSOR_ELEMENTS,
+    )
+    with server, grpc.insecure_channel(server.grpc_address) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        signature_defs = server.manager.get(name).signature_defs
+        for signature in registry.get(name).signatures:
+            specs = hostile_requests.input_specs(signature_defs[signature])
+            _fuzz_grpc(stub, name, signature, specs)
+            _fuzz_rest(server.rest_port, name, signature, specs)
+            _assert_still_serving(stub, f"{name}/{signature}")
+
+
+def _fuzz_grpc(stub, name, signature, specs):
+    @hostile_requests.SETTINGS
+    @given(request=hostile_requests.predict_requests(name, signature, specs))
+    def fuzz(request):
+        try:
+            stub.Predict(request, timeout=60)
+        except grpc.RpcError as e:
+            assert e.code().name in hostile_requests.GRPC_ANSWERS, f"{e.code()}: {e.details()}"
+
+    fuzz()
+
+
+def _fuzz_rest(port, name, signature, specs):
+    @hostile_requests.SETTINGS
+    @given(body=hostile_requests.rest_bodies(signature, specs))
+    def fuzz(body):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            connection.request("POST", f"/v1/models/{name}:predict", body=body)
+            response = connection.getresponse()
+            status, document = response.status, json.loads(response.read())
+        finally:
+            connection.close()
+        assert status in hostile_requests.HTTP_ANSWERS, f"{status}: {document}"
+        assert (status == 200) != ("error" in document), document
+
+    fuzz()
+
+
+def _assert_still_serving(stub, what):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "no_such_model"
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND, f"server down after fuzzing {what}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -44,9 +44,9 @@ from tfgen import noise, registry
 from tfgen.checks import check_int, check_shape
 from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
 from tfgen.layers import CodeIndex, image_fingerprint
-from tfgen.models.base import signature_function
 from tfgen.models.image_model import EVAL_SEED, ImageModel
 from tfgen.models.pixelcnn import PixelCNN
+from tfgen.signatures import signature_function
 
 # Every Python branch here is static (flags, None checks), so AutoGraph has nothing to convert:
 # skipping it cuts the tracing of a training step about threefold.
@@ -473,9 +473,12 @@ class ACN(ImageModel):
             images, codes = chain(self.encode(image), steps, seed)
             return {"image": images, "code": codes}
 
+        levels = {"image": (0, self.num_levels - 1)}
         return {
-            "serving_default": signature_function(serving_default, [image_spec]),
-            "log_prob": signature_function(log_prob, [image_spec, num_samples_spec, seed_spec]),
+            "serving_default": signature_function(serving_default, [image_spec], levels),
+            "log_prob": signature_function(
+                log_prob, [image_spec, num_samples_spec, seed_spec], levels
+            ),
             "sample": signature_function(sample, [num_samples_spec, steps_spec, seed_spec]),
-            "daydream": signature_function(daydream, [image_spec, steps_spec, seed_spec]),
+            "daydream": signature_function(daydream, [image_spec, steps_spec, seed_spec], levels),
         }

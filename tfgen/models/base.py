@@ -15,29 +15,9 @@ serializable, so Keras-native saving works without `custom_objects`:
     restored = tf.keras.models.load_model("pixelcnn.keras")
 """
 
-import inspect
-
 import tensorflow as tf
 
 from tfgen import hparams
-
-
-def signature_function(fn, specs):
-    """`tf.function(fn)` with `input_signature=specs`, taking arguments named after the specs.
-
-    SavedModel signatures are called with keyword arguments named after their
-    TensorSpecs; this gives `fn(**named_inputs)` exactly that calling convention.
-    """
-    signature = inspect.Signature(
-        [inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for spec in specs]
-    )
-
-    def wrapper(*args, **kwargs):
-        return fn(**signature.bind(*args, **kwargs).arguments)
-
-    wrapper.__signature__ = signature
-    wrapper.__name__ = fn.__name__
-    return tf.function(wrapper, input_signature=specs)
 
 
 class GenerativeModel(tf.keras.Model):

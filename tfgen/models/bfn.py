@@ -38,7 +38,8 @@ from tfgen import noise, registry
 from tfgen.checks import check_choice, check_int, check_shape
 from tfgen.distributions import bfn
 from tfgen.layers.bfn_networks import BFNConvNet, BFNTransformer
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
+from tfgen.signatures import signature_function
 
 _LN2 = math.log(2.0)
 
@@ -289,9 +290,11 @@ class BayesianFlowModel(GenerativeModel):
         def sample(num_samples, steps, seed):
             return {self.feature_key: self._sample_graph(num_samples, steps, seed, jit_compile)}
 
+        # `steps` of the bound picks L^n (0: L^inf) and costs one step whatever its value.
+        ranges = {self.feature_key: (0, self.num_levels - 1), "steps": (0, 2**31 - 1)}
         return {
-            "serving_default": signature_function(density, density_specs),
-            "log_prob": signature_function(density, density_specs),
+            "serving_default": signature_function(density, density_specs, ranges),
+            "log_prob": signature_function(density, density_specs, ranges),
             "sample": signature_function(sample, sample_specs),
         }
 

@@ -43,7 +43,8 @@ from tfgen.checks import check_choice, check_float, check_int
 from tfgen.data import parallel_text
 from tfgen.data.parallel_text import END, PAD
 from tfgen.layers.bytenet_block import PAPER_DILATIONS, ByteNetStack
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
+from tfgen.signatures import signature_function
 
 METHODS = ("fast", "naive")
 
@@ -352,9 +353,10 @@ class ByteNetLM(ByteNetDecoderModel):
             tf.TensorSpec([], tf.float32, name="temperature"),
             tf.TensorSpec([], tf.int64, name="seed"),
         ]
+        vocabulary = {"tokens": (0, self.num_categories - 1)}
         return {
-            "serving_default": signature_function(density, density_specs),
-            "log_prob": signature_function(density, density_specs),
+            "serving_default": signature_function(density, density_specs, vocabulary),
+            "log_prob": signature_function(density, density_specs, vocabulary),
             "sample": signature_function(sample, sample_specs),
         }
 
@@ -598,8 +600,11 @@ class ByteNetTranslator(ByteNetDecoderModel):
             tf.TensorSpec([], tf.int64, name="seed"),
         ]
         density_specs = [source_spec, tf.TensorSpec([None, None], tf.int32, name="target")]
+        vocabulary = {key: (0, self.num_categories - 1) for key in ("source", "target")}
+        # Temperature 0 translates greedily (`translate`).
+        translate_ranges = {"source": vocabulary["source"], "temperature": (0.0, float("inf"))}
         return {
-            "serving_default": signature_function(translate, translate_specs),
-            "translate": signature_function(translate, translate_specs),
-            "log_prob": signature_function(density, density_specs),
+            "serving_default": signature_function(translate, translate_specs, translate_ranges),
+            "translate": signature_function(translate, translate_specs, translate_ranges),
+            "log_prob": signature_function(density, density_specs, vocabulary),
         }

@@ -28,8 +28,8 @@ import tensorflow as tf
 from tfgen import noise, registry
 from tfgen.checks import check_int
 from tfgen.layers.draw_attention import AttentionRead, AttentionWrite
-from tfgen.models.base import signature_function
 from tfgen.models.image_model import EVAL_SEED, ImageModel, single_channel_shape
+from tfgen.signatures import signature_function
 
 _POSTERIOR_NOISE, _PRIOR_NOISE, _PIXEL_NOISE = 1, 2, 3  # `noise.stream_seed` streams
 
@@ -367,9 +367,10 @@ class DRAW(ImageModel):
             image, canvases = loop(num_samples, seed)
             return {"image": image, "probs": canvases[:, -1], "canvases": canvases}
 
+        levels = {"image": (0, self.num_levels - 1)}
         return {
-            "serving_default": signature_function(serving_default, [image_spec]),
-            "log_prob": signature_function(log_prob, [image_spec, seed_spec]),
+            "serving_default": signature_function(serving_default, [image_spec], levels),
+            "log_prob": signature_function(log_prob, [image_spec, seed_spec], levels),
             "sample": signature_function(
                 sample, [tf.TensorSpec([], tf.int32, name="num_samples"), seed_spec]
             ),

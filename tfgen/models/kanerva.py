@@ -60,8 +60,8 @@ import tensorflow_probability as tfp
 from tfgen import noise, registry
 from tfgen.checks import check_int
 from tfgen.layers import KanervaMemory
-from tfgen.models.base import signature_function
 from tfgen.models.image_model import EVAL_SEED, ImageModel, image_feature, single_channel_shape
+from tfgen.signatures import signature_function
 
 tfd = tfp.distributions
 
@@ -486,10 +486,11 @@ class KanervaMachine(ImageModel):
             return {"image": image, "probs": probs}
 
         memory_specs = [mean_spec, covariance_spec]
+        levels = {"image": (0, self.num_levels - 1)}
         return {
-            "serving_default": signature_function(serving_default, [image_spec]),
-            "log_prob": signature_function(log_prob, [image_spec, seed_spec]),
-            "write": signature_function(write, [image_spec]),
+            "serving_default": signature_function(serving_default, [image_spec], levels),
+            "log_prob": signature_function(log_prob, [image_spec, seed_spec], levels),
+            "write": signature_function(write, [image_spec], levels),
             "read": signature_function(
                 read,
                 [

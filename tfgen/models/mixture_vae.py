@@ -19,8 +19,8 @@ import tensorflow as tf
 from tfgen import noise, registry
 from tfgen.checks import check_int
 from tfgen.distributions.mixture import MixtureOfDiagonalGaussians
-from tfgen.models.base import signature_function
 from tfgen.models.image_model import EVAL_SEED, ImageModel, single_channel_shape
+from tfgen.signatures import signature_function
 
 
 def _key(seed, stream):
@@ -205,8 +205,11 @@ class MixtureVAE(ImageModel):
             image, probs = loop(num_samples, seed)
             return {"image": image, "probs": probs}
 
+        levels = {"image": (0, self.num_levels - 1)}
         return {
-            "serving_default": signature_function(serving_default, [image_spec]),
-            "log_prob": signature_function(log_prob, [image_spec, num_samples_spec, seed_spec]),
+            "serving_default": signature_function(serving_default, [image_spec], levels),
+            "log_prob": signature_function(
+                log_prob, [image_spec, num_samples_spec, seed_spec], levels
+            ),
             "sample": signature_function(sample, [num_samples_spec, seed_spec]),
         }

@@ -39,9 +39,10 @@ from tfgen.data import audio
 from tfgen.distributions import distillation
 from tfgen.layers.iaf import InverseAutoregressiveFlow
 from tfgen.layers.upsampling import ConditioningUpsampler
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
 from tfgen.models.wavenet import WaveNet, _data_hparams, check_generation_args
 from tfgen.run_dir import RunDir
+from tfgen.signatures import signature_function
 
 # Teacher hyper-parameters the student fixes to its own (same data, same conditioning).
 _SHARED = ("num_speakers", "local_conditioning", "num_mels", "hop_length", "clip_length")
@@ -376,5 +377,8 @@ class ParallelWaveNet(GenerativeModel):
         def generate(num_samples, speaker, temperature, seed, mel=None):
             return pass_(num_samples, speaker, mel, seed, temperature)
 
-        function = signature_function(generate, specs)
+        speakers = self.num_speakers
+        function = signature_function(
+            generate, specs, {"speaker": (0, speakers - 1)} if speakers else {}
+        )
         return {"serving_default": function, "generate": function}

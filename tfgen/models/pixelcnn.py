@@ -28,7 +28,8 @@ import tensorflow as tf
 from tfgen import noise, registry
 from tfgen.checks import check_choice, check_int, check_shape
 from tfgen.layers.pixelcnn_block import GatedPixelCNNBlock, SpatialUpsampler, pointwise
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
+from tfgen.signatures import signature_function
 
 METHODS = ("fast", "naive")
 
@@ -639,8 +640,12 @@ class PixelCNN(GenerativeModel):
             image = self._sample_graph(n, label, spatial, seed, temperature, jit_compile, "fast")
             return {"image": image}
 
+        ranges = {"image": (0, self.num_levels - 1)}
+        if self.num_labels:
+            ranges["label"] = (0, self.num_labels - 1)
+        label_range = {k: v for k, v in ranges.items() if k == "label"}
         return {
-            "serving_default": signature_function(density, density_specs),
-            "log_prob": signature_function(density, density_specs),
-            "sample": signature_function(sample, sample_specs),
+            "serving_default": signature_function(density, density_specs, ranges),
+            "log_prob": signature_function(density, density_specs, ranges),
+            "sample": signature_function(sample, sample_specs, label_range),
         }

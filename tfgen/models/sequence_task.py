@@ -29,7 +29,8 @@ import math
 import tensorflow as tf
 
 from tfgen.checks import check_choice, check_int
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
+from tfgen.signatures import signature_function
 
 LAYOUTS = ("targets", "target", "tokens")
 
@@ -263,6 +264,14 @@ class SequenceTaskModel(GenerativeModel):
             "mask": tf.TensorSpec([None, None], tf.float32, name="mask"),
         }
 
+    def _value_ranges(self):
+        """{feature name: (minimum, maximum)} of the features' values."""
+        labels = (0, self.num_labels - 1) if self.num_labels else (0.0, 1.0)
+        ranges = {"mask": (0.0, 1.0), "targets": labels, "target": labels}
+        if self.num_categories:
+            ranges["inputs"] = ranges["tokens"] = (0, self.num_categories - 1)
+        return {name: value for name, value in ranges.items() if name in self._feature_specs()}
+
     def predict_targets(self, inputs):
         """`probabilities`, `predictions` (int32) and the core's extras, for `inputs`."""
         logits, extras = self.forward(inputs)
@@ -301,9 +310,14 @@ class SequenceTaskModel(GenerativeModel):
         def log_prob(**features):
             return {"log_prob": self.log_prob(features)}
 
+        ranges = self._value_ranges()
         return {
-            "serving_default": signature_function(serving_default, [input_spec]),
-            "log_prob": signature_function(log_prob, list(specs.values())),
+            "serving_default": signature_function(
+                serving_default,
+                [input_spec],
+                {name: value for name, value in ranges.items() if name == input_spec.name},
+            ),
+            "log_prob": signature_function(log_prob, list(specs.values()), ranges),
         }
 
     def example_features(self, batch_size=2, seed=0):

@@ -33,7 +33,8 @@ from tfgen import noise, registry
 from tfgen.checks import check_choice, check_int, check_shape
 from tfgen.layers.masked_conv import MaskedConv2D
 from tfgen.layers.multiplicative import ResidualMultiplicativeBlock
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
+from tfgen.signatures import signature_function
 
 LIKELIHOODS = ("sigmoid", "softmax")
 
@@ -469,8 +470,9 @@ class VideoPixelNetwork(GenerativeModel):
         def sample(video, num_frames, seed, temperature):
             return {"video": self._sample_graph(video, num_frames, seed, temperature, jit_compile)}
 
+        intensities = {"video": (0.0, 1.0)}
         return {
-            "serving_default": signature_function(density, [video_spec]),
-            "log_prob": signature_function(density, [video_spec]),
-            "sample": signature_function(sample, sample_specs),
+            "serving_default": signature_function(density, [video_spec], intensities),
+            "log_prob": signature_function(density, [video_spec], intensities),
+            "sample": signature_function(sample, sample_specs, intensities),
         }

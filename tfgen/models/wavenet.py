@@ -35,7 +35,8 @@ from tfgen.distributions import DiscretizedLogisticMixture
 from tfgen.layers.upsampling import ConditioningUpsampler
 from tfgen.layers.wavenet_block import WaveNetStack
 from tfgen.layers.wavenet_generation import COMPUTE_DTYPES, WaveNetGenerator
-from tfgen.models.base import GenerativeModel, signature_function
+from tfgen.models.base import GenerativeModel
+from tfgen.signatures import signature_function
 
 OUTPUTS = ("softmax", "logistic_mixture")
 
@@ -521,8 +522,10 @@ class WaveNet(GenerativeModel):
             )
             return {"audio": codes, "waveform": audio.mu_law_decode(codes)}
 
+        speakers = {"speaker": (0, self.num_speakers - 1)} if self.num_speakers else {}
+        codes = {"audio": (0, audio.NUM_LEVELS - 1), **speakers}
         return {
-            "serving_default": signature_function(density, density_specs),
-            "log_prob": signature_function(density, density_specs),
-            "generate": signature_function(generate, generate_specs),
+            "serving_default": signature_function(density, density_specs, codes),
+            "log_prob": signature_function(density, density_specs, codes),
+            "generate": signature_function(generate, generate_specs, speakers),
         }
