@@ -49,6 +49,9 @@ class ModelServer:
       grpc_max_threads: size of the gRPC thread pool.
       max_request_bytes: largest gRPC message / REST body accepted;
         bigger requests get RESOURCE_EXHAUSTED (HTTP 413).
+      batching_options: a :class:`serving.batching.BatchingOptions` to merge
+        concurrent Predict requests of one signature into one call
+        (``--enable_batching``); None (the default) runs each on its own.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ModelServer:
         file_system_poll_wait_seconds=1.0,
         grpc_max_threads=16,
         max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
+        batching_options=None,
     ):
         if model_configs is None:
             model_configs = load_model_configs(model_name, model_base_path, model_config_file)
@@ -75,7 +79,9 @@ class ModelServer:
         self._enable_rest = (self._rest_port != 0) if enable_rest is None else bool(enable_rest)
         self._max_threads = int(grpc_max_threads)
         self._max_request_bytes = int(max_request_bytes)
-        self.manager = ModelManager(self.model_configs, file_system_poll_wait_seconds)
+        self.manager = ModelManager(
+            self.model_configs, file_system_poll_wait_seconds, batching_options
+        )
         self._grpc = None
         self._rest = None
         self.grpc_port = None
