@@ -432,6 +432,7 @@ class BatchScheduler:
             self._stopping = True
             for queue in self._queues:
                 queue.close()
+            self.condition.notify_all()
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))

@@ -93,6 +93,10 @@ def make_queue():
         scheduler.stop(RESULT_TIMEOUT)
 
 
+def batch_threads(pool):
+    return [t for t in threading.enumerate() if t.name.startswith(pool) and t.is_alive()]
+
+
 def occupy(queue, fake):
     """Holds the single batch thread in a call of a 1-row task; returns that task's future."""
     fake.hold()
@@ -218,7 +222,14 @@ def test_closing_runs_what_is_queued_and_stopping_ends_the_threads():
     pending = other.schedule(task(3))
     scheduler.stop(RESULT_TIMEOUT)
     assert_answer(pending.result(0), task(3))
-    assert not [t for t in threading.enumerate() if t.name.startswith(POOL)]
+    assert not batch_threads(POOL)
+
+
+def test_stopping_a_scheduler_without_queues_ends_its_threads():
+    scheduler = BatchScheduler(BatchingOptions(num_batch_threads=2, thread_pool_name="idle_pool"))
+    assert len(batch_threads("idle_pool")) == 2
+    scheduler.stop(RESULT_TIMEOUT)
+    assert not batch_threads("idle_pool")
 
 
 # -- parameters ----------------------------------------------------------------
