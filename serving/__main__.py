@@ -44,6 +44,15 @@ flags.DEFINE_float(
     "Seconds between polls of the base paths for new versions; 0 polls once at start-up.",
 )
 flags.DEFINE_integer("grpc_max_threads", 16, "Threads serving gRPC requests.")
+flags.DEFINE_boolean(
+    "enable_batching", False, "Merge concurrent Predict requests of one signature into one call."
+)
+flags.DEFINE_string(
+    "batching_parameters_file",
+    "",
+    "Text-format tensorflow.serving.BatchingParameters for --enable_batching "
+    "(empty: TF Serving's defaults).",
+)
 # Extensions.
 flags.DEFINE_string(
     "host", "0.0.0.0", "Address to bind (tensorflow_model_server always binds 0.0.0.0)."
@@ -76,6 +85,17 @@ def _install_signal_handlers(stop_event):
     signal.signal(signal.SIGINT, handler)
 
 
+def _batching_options():
+    """The BatchingOptions of --enable_batching / --batching_parameters_file, or None."""
+    from serving.batching import load_batching_options  # pylint: disable=import-outside-toplevel
+
+    if not FLAGS.enable_batching:
+        if FLAGS.batching_parameters_file:
+            raise ValueError("--batching_parameters_file is set without --enable_batching")
+        return None
+    return load_batching_options(FLAGS.batching_parameters_file)
+
+
 def main(argv):
     """Starts the server, waits for SIGTERM/SIGINT, stops it. Returns the exit code."""
     if len(argv) > 1:
@@ -97,6 +117,7 @@ def main(argv):
             grpc_max_threads=FLAGS.grpc_max_threads,
             max_request_bytes=FLAGS.max_request_bytes,
             max_tensor_elements=FLAGS.max_tensor_elements,
+            batching_options=_batching_options(),
         )
         server.start()
     except (ValueError, OSError, RuntimeError) as e:

@@ -22,6 +22,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.batching import BatchScheduler
 from serving.errors import ServingError, invalid_argument, not_found
 from serving.servable import SAVED_MODEL_FILENAME, ServableVersion
 
@@ -159,11 +160,15 @@ class ModelManager:
       configs: a list of :class:`ModelConfig`.
       poll_wait_seconds: seconds between file-system polls; <= 0 polls once,
         at :meth:`start`.
+      batching_options: a :class:`serving.batching.BatchingOptions` to batch
+        concurrent Predict requests (``--enable_batching``), or None.
     """
 
-    def __init__(self, configs, poll_wait_seconds=1.0):
+    def __init__(self, configs, poll_wait_seconds=1.0, batching_options=None):
         self._models = {c.name: _ModelState(c) for c in configs}
         self._poll_wait = float(poll_wait_seconds)
+        self._batching_options = batching_options
+        self._batch_scheduler = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -175,6 +180,8 @@ class ModelManager:
 
     def start(self):
         """Loads what is on disk now (blocking), then polls in a background thread."""
+        if self._batching_options is not None:
+            self._batch_scheduler = BatchScheduler(self._batching_options)
         self.poll_once()
         if self._poll_wait > 0:
             self._thread = threading.Thread(
@@ -183,10 +190,15 @@ class ModelManager:
             self._thread.start()
 
     def stop(self, timeout=None):
-        """Stops polling (a load in progress is allowed to finish up to ``timeout``)."""
+        """Stops polling (a load in progress is allowed to finish up to ``timeout``).
+
+        With batching, then runs the queued requests and stops the batch threads.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._batch_scheduler is not None:
+            self._batch_scheduler.stop(timeout)
 
     def _poll_loop(self):
         while not self._stop.wait(self._poll_wait):
@@ -281,7 +293,7 @@ class ModelManager:
         logging.info("model %s: loading version %d from %s", name, version, path)
         self._set_status(state, version, _State.LOADING)
         try:
-            servable = ServableVersion(name, version, path)
+            servable = ServableVersion(name, version, path, self._batch_scheduler)
         except Exception as e:  # any failure: corrupt, half-written, bad graph
             logging.error(
                 "model %s: failed to load version %d from %s: %s: %s",
@@ -308,6 +320,7 @@ class ModelManager:
             if old is not None:
                 state.status[old.version] = (_State.END, _TF_OK, "")
         if old is not None:
+            old.close()
             logging.info("model %s: unloaded version %d", state.config.name, old.version)
 
     def _set_status(self, state, version, st, code=_TF_OK, message=""):

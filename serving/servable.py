@@ -6,6 +6,7 @@ A :class:`ServableVersion` wraps ``tf.saved_model.load`` of
 ``saved_model_cli show`` (and real TF Serving) would describe.
 """
 
+import functools
 import os
 
 import grpc
@@ -13,6 +14,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from serving.batching import is_batchable
 from serving.errors import ServingError, grpc_code_from_tf, invalid_argument
 from serving.tensor_codec import dtype_name, shape_to_list
 
@@ -68,21 +70,41 @@ class ServableVersion:
       name: the model name.
       version: the integer version (the directory name).
       export_dir: the ``BASE/<version>`` directory holding the SavedModel.
+      batch_scheduler: a :class:`serving.batching.BatchScheduler` to batch the
+        requests of every batchable signature (``--enable_batching``), or None.
 
     Loading happens in the constructor and raises on any failure (missing or
     corrupt files, unloadable graph); a half-built object is never returned.
     """
 
-    def __init__(self, name, version, export_dir):
+    def __init__(self, name, version, export_dir, batch_scheduler=None):
         self.name = name
         self.version = int(version)
         self.export_dir = export_dir
         tags, self.signature_defs = read_signature_defs(export_dir)
         self._loaded = tf.saved_model.load(export_dir, tags=tags or None)
         self._functions = {k: self._loaded.signatures[k] for k in self._loaded.signatures.keys()}
+        self._batch_queues = {}
+        if batch_scheduler is not None:
+            self._add_batch_queues(batch_scheduler)
 
     def __repr__(self):
         return f"ServableVersion({self.name!r}, {self.version})"
+
+    def _add_batch_queues(self, scheduler):
+        for key, sig in self.signature_defs.items():
+            if key in self._functions and is_batchable(sig):
+                run = functools.partial(
+                    self._run, self._functions[key], sig, wanted=sorted(sig.outputs)
+                )
+                self._batch_queues[key] = scheduler.add_queue(
+                    run, f"{self.name}/{self.version}/{key}"
+                )
+
+    def close(self):
+        """Stops batching (on unload): queued requests still run, later ones run on their own."""
+        for queue in self._batch_queues.values():
+            queue.close()
 
     def signature_def_map(self):
         """Returns a ``tensorflow.serving.SignatureDefMap`` proto (as GetModelMetadata sends)."""
@@ -122,7 +144,10 @@ class ServableVersion:
         Raises:
           ServingError: FAILED_PRECONDITION for an unknown signature,
             INVALID_ARGUMENT for bad keys, dtypes, shapes or output filter, and
-            the TF error's code when the signature fails at run time.
+            the TF error's code when the signature fails at run time; with
+            batching, also UNAVAILABLE for a full queue, INVALID_ARGUMENT for
+            more rows than ``max_batch_size``, and the error of the merged
+            batch the request ran in.
         """
         key, sig, fn = self.signature(signature_name)
         self._check_input_keys(sig, inputs)
@@ -138,7 +163,11 @@ class ServableVersion:
                 )
             _check_shape(k, shape_to_list(info.tensor_shape), array.shape)
             feeds[k] = array
-        return key, self._run(fn, sig, feeds, wanted)
+        queue = self._batch_queues.get(key)
+        if queue is None:
+            return key, self._run(fn, sig, feeds, wanted)
+        outputs = queue.schedule(feeds).result()
+        return key, {k: outputs[k] for k in wanted}
 
     @staticmethod
     def _check_input_keys(sig, inputs):

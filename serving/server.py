@@ -52,6 +52,9 @@ class ModelServer:
         bigger requests get RESOURCE_EXHAUSTED (HTTP 413).
       max_tensor_elements: largest input tensor accepted, in elements,
         checked before it is decoded; bigger ones get RESOURCE_EXHAUSTED.
+      batching_options: a :class:`serving.batching.BatchingOptions` to merge
+        concurrent Predict requests of one signature into one call
+        (``--enable_batching``); None (the default) runs each on its own.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class ModelServer:
         grpc_max_threads=16,
         max_request_bytes=DEFAULT_MAX_REQUEST_BYTES,
         max_tensor_elements=DEFAULT_MAX_TENSOR_ELEMENTS,
+        batching_options=None,
     ):
         if model_configs is None:
             model_configs = load_model_configs(model_name, model_base_path, model_config_file)
@@ -80,7 +84,9 @@ class ModelServer:
         self._max_threads = int(grpc_max_threads)
         self._max_request_bytes = int(max_request_bytes)
         self._max_tensor_elements = int(max_tensor_elements)
-        self.manager = ModelManager(self.model_configs, file_system_poll_wait_seconds)
+        self.manager = ModelManager(
+            self.model_configs, file_system_poll_wait_seconds, batching_options
+        )
         self._grpc = None
         self._rest = None
         self.grpc_port = None
