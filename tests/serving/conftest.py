@@ -18,6 +18,7 @@ import time
 
 import pytest
 import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
 
 from serving.process import ServerProcess  # noqa: F401  (re-exported for the tests)
 
@@ -80,6 +81,19 @@ def saved_models(tmp_path_factory):
     """Prepared SavedModels for versions 1..4 (not under any served base path)."""
     root = tmp_path_factory.mktemp("prepared")
     return {v: write_saved_model(str(root / f"v{v}"), v) for v in (1, 2, 3, 4)}
+
+
+def predict_request(inputs, name="toy", signature_name="", version=None, output_filter=()):
+    """A ``PredictRequest`` for ``inputs`` ({key: array}) of model ``name``."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature_name
+    if version is not None:
+        request.model_spec.version.value = version
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    request.output_filter.extend(output_filter)
+    return request
 
 
 def wait_until(predicate, timeout=60.0, interval=0.1, message="condition"):

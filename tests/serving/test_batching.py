@@ -24,8 +24,7 @@ from serving.batching import (
 )
 from serving.errors import ServingError
 from serving.servable import ServableVersion
-from tests.serving.conftest import REPO_ROOT, install_version
-from tests.serving.test_grpc import predict_request
+from tests.serving.conftest import REPO_ROOT, install_version, predict_request
 
 RESULT_TIMEOUT = 60.0
 POOL = "test_batch_threads"

@@ -12,12 +12,11 @@ from tensorflow_serving.apis import (
     get_model_status_pb2,
     inference_pb2,
     model_service_pb2_grpc,
-    predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
 )
 
-from tests.serving.conftest import WEIGHTS, ServerProcess, install_version
+from tests.serving.conftest import WEIGHTS, ServerProcess, install_version, predict_request
 
 MAX_REQUEST_BYTES = 1_000_000
 X = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]], np.float32)
@@ -50,18 +49,6 @@ def stub(channel):
 @pytest.fixture(scope="module")
 def model_stub(channel):
     return model_service_pb2_grpc.ModelServiceStub(channel)
-
-
-def predict_request(inputs, name="toy", signature_name="", version=None, output_filter=()):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = name
-    request.model_spec.signature_name = signature_name
-    if version is not None:
-        request.model_spec.version.value = version
-    for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    request.output_filter.extend(output_filter)
-    return request
 
 
 def assert_serves(stub, version=1):
