@@ -30,7 +30,7 @@ from tfgen.run_dir import RunDir
 from training import strategies
 
 
-def _check_finite(manager, step, loss, weights=()):
+def check_finite(manager, step, loss, weights=()):
     """Raises before a non-finite loss (or weights) of `step` can be checkpointed.
 
     Raises:
@@ -50,7 +50,7 @@ def _check_finite(manager, step, loss, weights=()):
 class _Checkpointer(tf.keras.callbacks.Callback):
     """Saves every `every` steps and at `steps`; stops training at `steps`.
 
-    A non-finite loss stops training with a `ValueError` (`_check_finite`),
+    A non-finite loss stops training with a `ValueError` (`check_finite`),
     before the step is checkpointed.
     """
 
@@ -62,9 +62,9 @@ class _Checkpointer(tf.keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy())
         loss = (logs or {}).get("loss")
         loss = None if loss is None else float(loss)
-        _check_finite(self.manager, step, loss)
+        check_finite(self.manager, step, loss)
         if step % self.every == 0 or step >= self.steps:
-            _check_finite(self.manager, step, loss, self.model.weights)
+            check_finite(self.manager, step, loss, self.model.weights)
             self.manager.save(checkpoint_number=step)
         if step >= self.steps:
             self.model.stop_training = True
@@ -289,7 +289,7 @@ def _fit_coordinated(
             history.history.setdefault(key, []).extend(values)
         history.epoch.extend(result.epoch)
         step = int(model.optimizer.iterations.numpy())
-        _check_finite(manager, step, result.history["loss"][-1], model.weights)
+        check_finite(manager, step, result.history["loss"][-1], model.weights)
         manager.save(checkpoint_number=step)
 
 
