@@ -146,10 +146,12 @@ class RunDir:
         """
         if self.has_config() and self._checkpoint_paths():
             previous = self.read_config()
-            if previous != config:
+            # Keys added to the config since the run began (an older run) are not compared.
+            given = {key: config.get(key) for key in previous}
+            if previous != given:
                 raise ValueError(
                     f"Expected the configuration of the run in {self.path!r}, which has "
-                    f"checkpoints, got another ({config_differences(previous, config)}); "
+                    f"checkpoints, got another ({config_differences(previous, given)}); "
                     f"resume with the run's flags or use another --model_dir."
                 )
         os.makedirs(self.path, exist_ok=True)

@@ -289,7 +289,7 @@ def _fit_coordinated(
             history.history.setdefault(key, []).extend(values)
         history.epoch.extend(result.epoch)
         step = int(model.optimizer.iterations.numpy())
-        check_finite(manager, step, result.history["loss"][-1], model.weights)
+        check_finite(manager, step, result.history.get("loss", [None])[-1], model.weights)
         manager.save(checkpoint_number=step)
 
 

@@ -158,12 +158,12 @@ def train_agent(
     from export.saved_model import next_version  # training is the top layer; it may.
     from tfgen import hparams as hparams_lib
     from tfgen import registry, run_dir
+    from tfgen.checks import check_int
     from tfgen.rl.a2c_agent import save_policy
     from tfgen.run_dir import RunDir
 
-    for arg, value in (("frames", frames), ("checkpoint_every", checkpoint_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg}: expected a positive int, got {value!r}.")
+    check_int(frames, "frames")
+    check_int(checkpoint_every, "checkpoint_every")
     entry = registry.get(name)
     resolved = resolve_hparams(name, hparams, learning_rate)
     env = env or entry.dataset

@@ -4,6 +4,7 @@ A tiny `pixelcnn` run of 4 steps (checkpoints at steps 2 and 4) is trained
 once per module; each test resumes a copy of it.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -95,6 +96,18 @@ def test_resume_with_another_batch_size_or_seed_is_refused(run, changes, message
         _train(run, 6, verbose=0, **changes)
     assert run in str(error.value) and "another --model_dir" in str(error.value)
     assert RunDir(run).latest_checkpoint().endswith("ckpt-4")
+
+
+def test_run_of_an_older_version_without_batch_size_in_its_config_resumes(run, capsys):
+    directory = RunDir(run)
+    config = directory.read_config()
+    older = {key: value for key, value in config.items() if key not in ("batch_size", "seed")}
+    with open(directory.config_path, "w", encoding="utf-8") as f:
+        json.dump(older, f)
+    model, _ = _train(run, 6)
+    assert "at step 4." in capsys.readouterr().out
+    assert int(model.optimizer.iterations.numpy()) == 6
+    assert directory.read_config() == config
 
 
 def test_checkpoint_holds_the_run_config(run):
