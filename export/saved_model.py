@@ -94,15 +94,16 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None, datase
       model_name: the registered model name; must match the run's.
       hparams: hyper-parameter overrides (dict or `"key=value,..."`); with a
         run's config they may only repeat its values.
-      dataset, dataset_options: used to build the model when the checkpoint has
-        no config (a bare prefix of an older run).
+      dataset: the dataset the model was trained on; must match the run's.
+      dataset_options: used with `dataset` to build the model when the
+        checkpoint has no config (a bare prefix of an older run).
 
     Returns:
       The restored model.
 
     Raises:
-      ValueError: on an unknown model, a model or hyper-parameters that differ
-        from the run's, a missing config.json, a directory without checkpoints,
+      ValueError: on an unknown model, a model, hyper-parameters or dataset that
+        differ from the run's, a missing config.json, a directory without checkpoints,
         a checkpoint whose files are damaged, or a checkpoint that does not hold
         exactly the model's variables (another model, other hyper-parameters):
         restores are never partial.
@@ -128,24 +129,25 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None, datase
         options = registry.dataset_options(model_name, dataset, dataset_options)
         hparams = registry.resolve_hparams(model_name, hparams, dataset, options)
     else:
-        model_name, hparams = _run_model(config, prefix, model_name, hparams)
+        model_name, hparams = _run_model(config, prefix, model_name, hparams, dataset)
     model = registry.get(model_name).model_class(**hparams).build_example()
     _assert_checkpoint_is_the_model(prefix, model, model_name)
     tf.train.Checkpoint(model=model).read(prefix).expect_partial().assert_existing_objects_matched()
     return model
 
 
-def _run_model(config, prefix, model_name=None, hparams=None):
-    """`(model name, hparams)` of the run `config`, refusing a name or hparams that differ.
+def _run_model(config, prefix, model_name=None, hparams=None, dataset=None):
+    """`(model name, hparams)` of the run `config`, refusing arguments that differ.
 
     Raises:
-      ValueError: when `model_name` or `hparams` contradict the run's.
+      ValueError: when `model_name`, `hparams` or `dataset` contradict the run's.
     """
-    if model_name is not None and model_name != config["model"]:
-        raise ValueError(
-            f"Expected model {config['model']!r} (the config of checkpoint {prefix!r}), "
-            f"got {model_name!r}."
-        )
+    for what, given in (("model", model_name), ("dataset", dataset)):
+        if given is not None and given != config.get(what):
+            raise ValueError(
+                f"Expected {what} {config.get(what)!r} (the config of checkpoint {prefix!r}), "
+                f"got {given!r}."
+            )
     given = hparams_lib.to_json(hparams_lib.resolve(config["hparams"], hparams))
     if given != config["hparams"]:
         raise ValueError(

@@ -265,6 +265,8 @@ def test_bare_prefix_builds_the_model_it_was_trained_as(model_dir, tmp_path):
     with pytest.raises(ValueError, match="Expected model 'pixelcnn'.*got 'wavenet'") as error:
         export.load_trained(prefix, "wavenet")
     assert prefix in str(error.value)
+    with pytest.raises(ValueError, match="Expected dataset 'digits'.*got 'mnist'"):
+        export.load_trained(prefix, "pixelcnn", dataset="mnist")
     for checkpoint in (prefix, model_dir):
         with pytest.raises(ValueError, match="filters: expected 8, got 16") as error:
             export.load_trained(checkpoint, "pixelcnn", "filters=16")
