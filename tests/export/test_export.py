@@ -20,7 +20,7 @@ import export
 import training
 from serving.errors import ServingError
 from serving.model_manager import ModelConfig, ModelManager
-from tests import fresh_process
+from tests import damage, fresh_process
 from tests.conformance import golden_checkpoints, goldens
 from tfgen import registry
 
@@ -287,26 +287,12 @@ def test_golden_checkpoints_without_a_config_still_load():
     )
 
 
-def _damage(prefix, how):
-    """Truncates the data file of checkpoint `prefix` or flips bytes in it."""
-    data = tf.io.gfile.glob(prefix + ".data-*")[0]
-    with open(data, "rb") as f:
-        content = bytearray(f.read())
-    if how == "truncate":
-        content = content[: len(content) // 2]
-    else:
-        content[len(content) // 2 :: 97] = bytes(b ^ 0xFF for b in content[len(content) // 2 :: 97])
-    with open(data, "wb") as f:
-        f.write(content)
-    return data
-
-
-@pytest.mark.parametrize("how", ["truncate", "flip"])
+@pytest.mark.parametrize("how", damage.KINDS)
 def test_damaged_checkpoint_is_named_and_the_previous_one_exported(model_dir, tmp_path, how):
     run = str(tmp_path / "run")
     shutil.copytree(model_dir, run)
     latest = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
-    data = _damage(latest, how)
+    data = damage.damage_checkpoint(latest, how)
     with pytest.raises(ValueError, match="Expected a training model_dir or a whole checkpoint"):
         export.load_trained(latest)
     with pytest.raises(ValueError, match=f"{data} is unreadable"):

@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 import training
+from tests import damage
 from tests.conformance import goldens
 from tfgen import run_dir
 from tfgen.run_dir import RunDir
@@ -43,26 +44,11 @@ def run(trained, tmp_path):
     return path
 
 
-def _damage(prefix, how):
-    """Truncates checkpoint `prefix`'s data file, or flips bytes in it; returns its path."""
-    (data,) = tf.io.gfile.glob(prefix + ".data-*")
-    with open(data, "rb") as f:
-        content = bytearray(f.read())
-    if how == "truncate":
-        content = content[: len(content) // 2]
-    else:
-        middle = slice(len(content) // 2, None, 97)
-        content[middle] = bytes(b ^ 0xFF for b in content[middle])
-    with open(data, "wb") as f:
-        f.write(content)
-    return data
-
-
-@pytest.mark.parametrize("how", ["truncate", "flip"])
+@pytest.mark.parametrize("how", damage.KINDS)
 def test_damaged_latest_checkpoint_resumes_from_the_previous_one(run, how, caplog, capsys):
     checkpoints = os.path.join(run, "checkpoints")
     latest, previous = (os.path.join(checkpoints, f"ckpt-{step}") for step in (4, 2))
-    data = _damage(latest, how)
+    data = damage.damage_checkpoint(latest, how)
     assert data in run_dir.checkpoint_error(latest)
     with caplog.at_level(logging.WARNING):
         model, _ = _train(run, 6)
@@ -76,7 +62,8 @@ def test_damaged_latest_checkpoint_resumes_from_the_previous_one(run, how, caplo
 
 def test_no_whole_checkpoint_is_an_error_naming_each(run):
     checkpoints = os.path.join(run, "checkpoints")
-    data = [_damage(os.path.join(checkpoints, f"ckpt-{step}"), "truncate") for step in (2, 4)]
+    prefixes = [os.path.join(checkpoints, f"ckpt-{step}") for step in (2, 4)]
+    data = [damage.damage_checkpoint(prefix, "truncate") for prefix in prefixes]
     with pytest.raises(ValueError, match="Expected a whole checkpoint among") as error:
         _train(run, 6, verbose=0)
     for path in data:
