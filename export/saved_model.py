@@ -3,7 +3,7 @@
 `BASE/NAME/<version>/` (`saved_model.pb` + `variables/`) is the layout TF
 Serving polls. A version is first written to a hidden `.tmp-<version>-<pid>`
 directory next to it and renamed into place, so it appears complete or not at
-all; a failed export leaves nothing behind.
+all; a failed export (a full disk, say) leaves nothing behind.
 """
 
 import os
@@ -12,7 +12,8 @@ import tempfile
 
 import tensorflow as tf
 
-from tfgen import registry
+from tfgen import hparams as hparams_lib
+from tfgen import registry, run_dir
 from tfgen.run_dir import RunDir
 from tfgen.signatures import SignatureLimits, signature_limits
 
@@ -49,6 +50,7 @@ def export_model(model, export_dir_base, version=None, jit_compile=False, limits
 
     Raises:
       ValueError: if `version` is not a positive integer or already exists.
+      OSError: when writing fails (a full disk, say); the partial copy is removed.
     """
     if version is None:
         version = next_version(export_dir_base)
@@ -71,6 +73,14 @@ def export_model(model, export_dir_base, version=None, jit_compile=False, limits
                 f"Expected a new version, got existing {path!r} (written concurrently)."
             )
         os.rename(tmp, path)
+    except (OSError, tf.errors.OpError) as error:
+        message = (
+            f"Expected to write SavedModel version {path!r}, got an error writing it in "
+            f"{tmp!r}, which is removed: {error}"
+        )
+        if isinstance(error, OSError) and error.errno:
+            raise OSError(error.errno, message) from error
+        raise OSError(message) from error
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
@@ -80,54 +90,76 @@ def load_trained(checkpoint, model_name=None, hparams=None, dataset=None, datase
     """Builds a model and restores its weights from a training run or checkpoint.
 
     Args:
-      checkpoint: a training `model_dir` (its `config.json` gives the model and
-        hyper-parameters; the latest checkpoint in `model_dir/checkpoints` is
-        restored), or a checkpoint prefix such as `model_dir/checkpoints/ckpt-100`
-        (the run's `config.json` is read when present).
-      model_name: the registered model name; must match `config.json`.
-      hparams, dataset, dataset_options: used to build the model when there is
-        no `config.json` (a bare checkpoint prefix).
+      checkpoint: a training `model_dir` (its newest whole checkpoint in
+        `model_dir/checkpoints` is restored), or a checkpoint prefix such as
+        `model_dir/checkpoints/ckpt-100`. The model and its hyper-parameters
+        come from the config the checkpoint holds (`tfgen.run_dir.training_checkpoint`),
+        else from the run's `config.json`, else from the arguments below.
+      model_name: the registered model name; must match the run's.
+      hparams: hyper-parameter overrides (dict or `"key=value,..."`); with a
+        run's config they may only repeat its values.
+      dataset: the dataset the model was trained on; must match the run's.
+      dataset_options: used with `dataset` to build the model when the
+        checkpoint has no config (a bare prefix of an older run).
 
     Returns:
       The restored model.
 
     Raises:
-      ValueError: on an unknown model, a model that differs from the run's, a
-        missing config.json, a directory without checkpoints, or a checkpoint that
-        does not hold exactly the model's variables (another model, other
-        hyper-parameters): restores are never partial.
+      ValueError: on an unknown model, a model, hyper-parameters or dataset that
+        differ from the run's, a missing config.json, a directory without checkpoints,
+        a checkpoint whose files are damaged, or a checkpoint that does not hold
+        exactly the model's variables (another model, other hyper-parameters):
+        restores are never partial.
     """
     if os.path.isdir(checkpoint):
         config, prefix = RunDir(checkpoint).model_checkpoint()
     else:
         prefix = checkpoint
-        if not tf.io.gfile.exists(prefix + ".index"):
+        error = run_dir.checkpoint_error(prefix)
+        if error is not None:
             raise ValueError(
-                f"Expected a training model_dir or a checkpoint prefix, got "
-                f"{checkpoint!r} (no such directory or {prefix}.index)."
+                f"Expected a training model_dir or a whole checkpoint prefix, got "
+                f"{checkpoint!r}: no such directory, and {error}."
             )
         run = RunDir.of_checkpoint(prefix)
         config = run.read_config() if run.has_config() else None
+    config = run_dir.checkpoint_config(prefix) or config
     if config is None:
         if model_name is None:
             raise ValueError(
-                f"Expected --model for checkpoint {prefix!r} without a config.json, got none."
+                f"Expected --model for checkpoint {prefix!r} without a config, got none."
             )
         options = registry.dataset_options(model_name, dataset, dataset_options)
         hparams = registry.resolve_hparams(model_name, hparams, dataset, options)
     else:
-        if model_name is not None and model_name != config["model"]:
-            raise ValueError(
-                f"Expected model {config['model']!r} (from the run's "
-                f"config.json), got {model_name!r}."
-            )
-        model_name, hparams = config["model"], config["hparams"]
+        model_name, hparams = _run_model(config, prefix, model_name, hparams, dataset)
     model = registry.get(model_name).model_class(**hparams).build_example()
     _assert_checkpoint_is_the_model(prefix, model, model_name)
-    tf.train.Checkpoint(model=model).restore(
-        prefix
-    ).expect_partial().assert_existing_objects_matched()
+    tf.train.Checkpoint(model=model).read(prefix).expect_partial().assert_existing_objects_matched()
     return model
+
+
+def _run_model(config, prefix, model_name=None, hparams=None, dataset=None):
+    """`(model name, hparams)` of the run `config`, refusing arguments that differ.
+
+    Raises:
+      ValueError: when `model_name`, `hparams` or `dataset` contradict the run's.
+    """
+    for what, given in (("model", model_name), ("dataset", dataset)):
+        if given is not None and given != config.get(what):
+            raise ValueError(
+                f"Expected {what} {config.get(what)!r} (the config of checkpoint {prefix!r}), "
+                f"got {given!r}."
+            )
+    given = hparams_lib.to_json(hparams_lib.resolve(config["hparams"], hparams))
+    if given != config["hparams"]:
+        raise ValueError(
+            f"Expected the hyper-parameters checkpoint {prefix!r} was trained with, got "
+            f"others ({run_dir.config_differences(config['hparams'], given)}); leave "
+            f"--hparams out to use the checkpoint's."
+        )
+    return config["model"], config["hparams"]
 
 
 def _model_variables(prefix):

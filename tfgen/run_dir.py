@@ -4,7 +4,8 @@ Training (`python -m training`), the RL runner, export (`python -m export`)
 and the Parallel WaveNet teacher all read and write runs through `RunDir`:
 
     model_dir/config.json     model name, dataset (or environment), options, hparams
-    model_dir/checkpoints/    `tf.train.CheckpointManager` checkpoints
+    model_dir/checkpoints/    `tf.train.CheckpointManager` checkpoints, each also holding
+                              the config (`training_checkpoint`, `checkpoint_config`)
     model_dir/logs/           TensorBoard event files
     model_dir/export/<N>/     SavedModel versions written by the run (RL policies)
 
@@ -17,11 +18,74 @@ import json
 import os
 
 import tensorflow as tf
+from absl import logging
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 EXPORT_DIR = "export"
+# The checkpointed string variable holding the run's config (JSON), and its key in a checkpoint.
+CONFIG_VARIABLE = "run_config"
+_CONFIG_KEY = f"{CONFIG_VARIABLE}/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def training_checkpoint(config, **trackables):
+    """A `tf.train.Checkpoint` of `trackables` that also saves the run's `config`.
+
+    The config (the dict `config.json` holds: model name, hyper-parameters, ...)
+    is saved as a string variable, so a checkpoint prefix copied away from its
+    run still says which model it is (`checkpoint_config`).
+
+    Args:
+      config: the run's configuration, a JSON-serialisable dict.
+      **trackables: the objects to checkpoint (model, optimizer, step, ...).
+
+    Returns:
+      The `tf.train.Checkpoint`.
+    """
+    text = json.dumps(config, sort_keys=True)
+    variable = tf.Variable(text, dtype=tf.string, trainable=False, name=CONFIG_VARIABLE)
+    return tf.train.Checkpoint(**trackables, **{CONFIG_VARIABLE: variable})
+
+
+def checkpoint_config(prefix):
+    """The run config saved in checkpoint `prefix`, or None for a checkpoint without one."""
+    reader = tf.train.load_checkpoint(prefix)
+    if not reader.has_tensor(_CONFIG_KEY):
+        return None
+    return json.loads(reader.get_tensor(_CONFIG_KEY).decode("utf-8"))
+
+
+def checkpoint_error(prefix):
+    """Why checkpoint `prefix` cannot be restored (naming the file), or None if it can.
+
+    Reads every tensor back, so truncated files and flipped bytes (the
+    checkpoint format's checksums) are found before a restore is attempted.
+    """
+    index = f"{prefix}.index"
+    if not tf.io.gfile.exists(index):
+        return f"{index} is missing"
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as error:
+        return f"{index} is unreadable ({getattr(error, 'message', error)})"
+    try:
+        for key in reader.get_variable_to_dtype_map():
+            reader.get_tensor(key)
+    except (tf.errors.OpError, IndexError, ValueError) as error:
+        data = ", ".join(sorted(tf.io.gfile.glob(f"{prefix}.data-*"))) or f"{prefix}.data-*"
+        return f"{data} is unreadable ({getattr(error, 'message', error)})"
+    return None
+
+
+def config_differences(expected, actual):
+    """`"key: expected E, got A; ..."` for the top-level keys where two configs differ."""
+    keys = sorted(set(expected) | set(actual))
+    return "; ".join(
+        f"{key}: expected {expected.get(key)!r}, got {actual.get(key)!r}"
+        for key in keys
+        if expected.get(key) != actual.get(key)
+    )
 
 
 class RunDir:
@@ -80,33 +144,79 @@ class RunDir:
           ValueError: when the directory holds a checkpointed run whose config
             differs from `config` (resuming it would mix two runs).
         """
-        if self.has_config() and self.latest_checkpoint():
+        if self.has_config() and self._checkpoint_paths():
             previous = self.read_config()
-            if previous != config:
+            # Keys added to the config since the run began (an older run) are not compared.
+            given = {key: config.get(key) for key in previous}
+            if previous != given:
                 raise ValueError(
-                    f"Expected the configuration of the run in {self.path!r} "
-                    f"({previous}), got {config}; use another --model_dir."
+                    f"Expected the configuration of the run in {self.path!r}, which has "
+                    f"checkpoints, got another ({config_differences(previous, given)}); "
+                    f"resume with the run's flags or use another --model_dir."
                 )
         os.makedirs(self.path, exist_ok=True)
         with open(self.config_path, "w", encoding="utf-8") as f:
             json.dump(config, f, indent=2, sort_keys=True)
 
+    def _checkpoint_paths(self):
+        """The checkpoint prefixes the run's `checkpoint` index lists, oldest first."""
+        state = tf.train.get_checkpoint_state(self.checkpoint_dir)
+        if state is None:
+            return []
+        paths = list(state.all_model_checkpoint_paths)
+        if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
+            paths.append(state.model_checkpoint_path)
+        return [os.path.join(self.checkpoint_dir, path) for path in paths]
+
     def latest_checkpoint(self):
-        """The newest checkpoint prefix, or None when the run has none.
+        """The newest checkpoint prefix whose files are whole, or None when the run has none.
+
+        A checkpoint whose files are missing, truncated or corrupt is skipped with a
+        warning naming the file, and the newest good one before it is used.
 
         Raises:
-          ValueError: when the checkpoint index names a checkpoint whose files are gone
-            (resuming would silently start again from step 0).
+          ValueError: when the checkpoint index names checkpoints but none of them
+            is whole (resuming would silently start again from step 0).
         """
-        prefix = tf.train.latest_checkpoint(self.checkpoint_dir)
-        state = tf.train.get_checkpoint_state(self.checkpoint_dir)
-        if prefix is None and state is not None and state.model_checkpoint_path:
+        errors = []
+        for prefix in reversed(self._checkpoint_paths()):
+            error = checkpoint_error(prefix)
+            if error is None:
+                return prefix
+            logging.warning("Skipping checkpoint %s: %s.", prefix, error)
+            errors.append(f"{prefix}: {error}")
+        if errors:
             index = os.path.join(self.checkpoint_dir, "checkpoint")
             raise ValueError(
-                f"Expected the files of checkpoint {state.model_checkpoint_path!r}, which "
-                f"{index!r} names as the latest, got none ({state.model_checkpoint_path}.index "
-                f"is missing); restore them, or remove {index!r} to train from step 0."
+                f"Expected a whole checkpoint among those {index!r} names, got none: "
+                f"{'; '.join(errors)}. Restore them, or remove {index!r} to train from step 0."
             )
+        return None
+
+    def restore_latest(self, config, **trackables):
+        """Restores the newest whole checkpoint into `trackables`; returns its prefix or None.
+
+        Args:
+          config: the run's configuration; a checkpoint that saved another one is refused.
+          **trackables: the objects checkpointed by `training_checkpoint`, by name.
+
+        Raises:
+          ValueError: when the checkpoint was saved with another configuration, lacks
+            any of `trackables`' variables, or none of the run's checkpoints is whole.
+        """
+        prefix = self.latest_checkpoint()
+        if prefix is None:
+            return None
+        saved = checkpoint_config(prefix)
+        if saved is not None and saved != config:
+            raise ValueError(
+                f"Expected checkpoint {prefix!r} to be of this run's configuration, got "
+                f"another ({config_differences(saved, config)})."
+            )
+        # A checkpoint of a run without a saved config (older runs) restores as well.
+        tf.train.Checkpoint(**trackables).read(
+            prefix
+        ).expect_partial().assert_existing_objects_matched()
         return prefix
 
     def checkpoint_manager(self, checkpoint, directory=None, max_to_keep=3):

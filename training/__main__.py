@@ -126,6 +126,7 @@ def _train_agent(entry):
         hparams=FLAGS.hparams,
         seed=FLAGS.seed,
         learning_rate=learning_rate,
+        checkpoint_every=FLAGS.checkpoint_every,
     )
 
 

@@ -19,8 +19,9 @@ batch costs the same time and the learning progress is not divided by a cost.
 
 A run lives in a `tfgen.run_dir.RunDir`, laid out as `training.loop` lays it out:
 
-    model_dir/config.json      model, dataset options, hparams, curriculum signal, seed
-    model_dir/checkpoints/     model, optimizer and step (`tf.train.CheckpointManager`)
+    model_dir/config.json      model, dataset options, hparams, curriculum signal, batch size,
+                               seed
+    model_dir/checkpoints/     model, optimizer, step and config (`tf.train.CheckpointManager`)
                                and, beside each `ckpt-N`, the syllabus state `curriculum-N.json`
     model_dir/logs/            TensorBoard: loss, task, gain, reward and p(task) per step
     model_dir/curriculum.png   the task-selection probabilities over the run
@@ -42,10 +43,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import hparams as hparams_lib
-from tfgen import registry
+from tfgen import registry, run_dir
 from tfgen.algorithms import curriculum
 from tfgen.checks import check_choice, check_int
 from tfgen.run_dir import RunDir
+from training.loop import check_finite
 
 DATASET = "repeat_copy"
 # A small curriculum: 6 tasks of 4-bit vectors, sequences padded to 11 steps.
@@ -203,22 +205,23 @@ def train_curriculum(
     learner = curriculum.Learner(model, jit_compile=jit_compile)
     # Raises now, before anything is written, for a complexity signal without NoisyDense layers.
     sampler = curriculum.CurriculumSampler(learner, streams, signal, seed=seed)
-    run.write_config(
-        hparams_lib.to_json(
-            {
-                "model": model_name,
-                "dataset": DATASET,
-                "dataset_options": options,
-                "hparams": resolved,
-                "curriculum": signal,
-                "seed": seed,
-            }
-        )
+    config = hparams_lib.to_json(
+        {
+            "model": model_name,
+            "dataset": DATASET,
+            "dataset_options": options,
+            "hparams": resolved,
+            "curriculum": signal,
+            "batch_size": batch_size,
+            "seed": seed,
+        }
     )
+    run.write_config(config)
 
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=optimizer.iterations)
-    manager = run.checkpoint_manager(checkpoint)
-    record = _restore(run, checkpoint, sampler, streams, verbose)
+    trackables = {"model": model, "optimizer": optimizer, "step": optimizer.iterations}
+    manager = run.checkpoint_manager(run_dir.training_checkpoint(config, **trackables))
+    record = _restore(run, config, trackables, sampler, streams, verbose)
+    optimizer.learning_rate = learning_rate  # The flag's, not the one the checkpoint restored.
     start = int(optimizer.iterations.numpy())
     if start < steps:
         _train(
@@ -250,14 +253,13 @@ def _state_path(run, step):
     return os.path.join(run.checkpoint_dir, STATE_FILE.format(step))
 
 
-def _restore(run, checkpoint, sampler, streams, verbose):
+def _restore(run, config, trackables, sampler, streams, verbose):
     """Restores the latest checkpoint and its syllabus state; returns the run's record."""
     record = {"tasks": [], "gains": [], "rewards": []}
-    latest = run.latest_checkpoint()
+    latest = run.restore_latest(config, **trackables)
     if latest is None:
         return record
-    checkpoint.restore(latest).assert_existing_objects_matched()
-    step = int(checkpoint.step.numpy())
+    step = int(trackables["step"].numpy())
     path = _state_path(run, step)
     if not os.path.exists(path):
         raise ValueError(
@@ -328,6 +330,7 @@ def _train(sampler, streams, record, names, run, manager, start, steps, every, v
             record["gains"].append(info["gain"])
             record["rewards"].append(info["reward"])
         loss = float(learner.last_loss.numpy())
+        check_finite(manager, step, loss)
         _summarise(writer, step, loss, info, names)
         progbar.update(
             step,
@@ -338,6 +341,7 @@ def _train(sampler, streams, record, names, run, manager, start, steps, every, v
             ],
         )
         if step % every == 0 or step >= steps:
+            check_finite(manager, step, loss, learner.model.weights)
             _save(run, manager, sampler, streams, record, step)
     writer.flush()
 

@@ -37,7 +37,9 @@ def define_flags():
         "tf.distribute strategy; clusters come from TF_CONFIG.",
     )
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-    flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
+    flags.DEFINE_integer(
+        "checkpoint_every", 100, "Steps between checkpoints (agents: environment frames)."
+    )
     flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
     flags.DEFINE_integer(
         "eval_batches", -1, "Test batches evaluated at the end (-1: all, 0: none)."

@@ -3,8 +3,8 @@
 `train` is the library entry point the CLI (`python -m training`) and the demo
 call. A run lives in `model_dir`, laid out by `tfgen.run_dir.RunDir`:
 
-    model_dir/config.json     model name, dataset, dataset options, hparams
-    model_dir/checkpoints/    `tf.train.CheckpointManager` (model, optimizer, step)
+    model_dir/config.json     model name, dataset, dataset options, hparams, batch size, seed
+    model_dir/checkpoints/    `tf.train.CheckpointManager` (model, optimizer, step, config)
     model_dir/logs/           TensorBoard event files
 
 Resuming: a run started again with the same flags restores the latest
@@ -12,6 +12,10 @@ checkpoint (weights, optimizer slots and `optimizer.iterations`) and continues
 from that step, feeding the data stream from the same position (the stream is
 a deterministic function of `seed`), so a run killed at any point and
 restarted ends at exactly `steps` with nothing from its checkpoints lost.
+A run restarted with another configuration, batch size or seed is refused
+(it would not continue the same stream), a checkpoint whose files are damaged
+is skipped for the newest whole one, and a loss or weights that are not finite
+stop the run before they are checkpointed.
 """
 
 import math
@@ -21,12 +25,34 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import hparams as hparams_lib
+from tfgen import run_dir
 from tfgen.run_dir import RunDir
 from training import strategies
 
 
+def check_finite(manager, step, loss, weights=()):
+    """Raises before a non-finite loss (or weights) of `step` can be checkpointed.
+
+    Raises:
+      ValueError: naming the step, the loss and the last good checkpoint, which is kept.
+    """
+    bad = [w.name for w in weights if w.dtype.is_floating and not np.isfinite(w.numpy()).all()]
+    if (loss is None or np.isfinite(loss)) and not bad:
+        return
+    got = f"loss {loss}" + (f" and non-finite weights (first: {bad[0]})" if bad else "")
+    raise ValueError(
+        f"Expected a finite loss and weights at step {step}, got {got}: training stopped "
+        f"without checkpointing step {step}; the last good checkpoint, "
+        f"{manager.latest_checkpoint}, is kept. Lower --learning_rate, or check the data."
+    )
+
+
 class _Checkpointer(tf.keras.callbacks.Callback):
-    """Saves every `every` steps and at `steps`; stops training at `steps`."""
+    """Saves every `every` steps and at `steps`; stops training at `steps`.
+
+    A non-finite loss stops training with a `ValueError` (`check_finite`),
+    before the step is checkpointed.
+    """
 
     def __init__(self, manager, steps, every):
         super().__init__()
@@ -34,7 +60,11 @@ class _Checkpointer(tf.keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
+        loss = (logs or {}).get("loss")
+        loss = None if loss is None else float(loss)
+        check_finite(self.manager, step, loss)
         if step % self.every == 0 or step >= self.steps:
+            check_finite(self.manager, step, loss, self.model.weights)
             self.manager.save(checkpoint_number=step)
         if step >= self.steps:
             self.model.stop_training = True
@@ -102,8 +132,17 @@ def train(
         dataset_options = registry.parse_hparams(dataset_options)
     options = registry.dataset_options(model_name, dataset, dataset_options)
     resolved = registry.resolve_hparams(model_name, hparams, dataset, options)
+    # What a resumed run must share with the one it continues: the model, and the data
+    # stream, which `batch_size` and `seed` define (step N resumes at example N * batch_size).
     config = hparams_lib.to_json(
-        {"model": model_name, "dataset": dataset, "dataset_options": options, "hparams": resolved}
+        {
+            "model": model_name,
+            "dataset": dataset,
+            "dataset_options": options,
+            "hparams": resolved,
+            "batch_size": batch_size,
+            "seed": seed,
+        }
     )
     run = RunDir(model_dir)
 
@@ -125,14 +164,12 @@ def train(
         optimizer = tf.keras.optimizers.Adam(learning_rate)
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
-        checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=optimizer, step=optimizer.iterations
-        )
+    trackables = {"model": model, "optimizer": optimizer, "step": optimizer.iterations}
+    checkpoint = run_dir.training_checkpoint(config, **trackables)
     write_dir = strategies.write_dir(run.checkpoint_dir, strategy)
     manager = run.checkpoint_manager(checkpoint, write_dir)
-    latest = run.latest_checkpoint()
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+    latest = run.restore_latest(config, **trackables)
+    optimizer.learning_rate = learning_rate  # The flag's, not the one the checkpoint restored.
     start = int(optimizer.iterations.numpy())
     if verbose and latest:
         print(f"Restored {latest} at step {start}.", flush=True)
@@ -252,6 +289,7 @@ def _fit_coordinated(
             history.history.setdefault(key, []).extend(values)
         history.epoch.extend(result.epoch)
         step = int(model.optimizer.iterations.numpy())
+        check_finite(manager, step, result.history.get("loss", [None])[-1], model.weights)
         manager.save(checkpoint_number=step)
 
 

@@ -11,20 +11,24 @@ A3C the shared counter `T` of arXiv 1602.01783, Algorithm S3). A run lives in
 a `tfgen.run_dir.RunDir`:
 
     model_dir/config.json     model, env, threads, seed, hparams
-    model_dir/checkpoints/    the agent's `checkpoint_items()` and the frame count
+    model_dir/checkpoints/    the agent's `checkpoint_items()`, the frame count and the
+                              config, every `checkpoint_every` frames and at the end
     model_dir/logs/           TensorBoard: `episode_return` against frames
     model_dir/export/<N>/     the greedy policy (PolicySaver + `serving_default`),
                               one servable version per run, N the next integer
 
-A run started again with the same flags restores its checkpoint and continues
-from its frame count (environments and LSTM states start afresh).
+A run started again with the same flags restores its newest whole checkpoint
+and continues from its frame count (environments and LSTM states start afresh),
+so a run killed at any point ends at `--steps` frames (with one learner thread,
+exactly, and with as many updates as an uninterrupted run).
 
 An agent class registered with `kind="agent"` provides:
 
 * `__init__(env, num_threads=..., seed=..., **hparams)`;
 * `frames`, the environment frames taken so far (restored on resume);
-* `train(frames, on_episode)`, acting and learning until `frames`, calling
-  `on_episode(frame, episode_return)` after each finished episode;
+* `train(frames, on_episode, on_update)`, acting and learning until `frames`,
+  calling `on_episode(frame, episode_return)` after each finished episode and
+  `on_update(frame)` after each update of the parameters;
 * `checkpoint_items()`, `{name: trackable}` of the state to checkpoint;
 * `policy()`, a tf-agents `TFPolicy` with an action distribution.
 """
@@ -72,6 +76,24 @@ class _Reporter:
         self.writer.flush()
 
 
+class _Checkpointer:
+    """`on_update`: saves when the frame count passes a multiple of `every`; `save` at the end."""
+
+    def __init__(self, manager, frame_count, every):
+        self.manager, self.frame_count, self.every = manager, frame_count, every
+        self.saved = int(frame_count.numpy()) if manager.latest_checkpoint else None
+
+    def __call__(self, frame):
+        if self.saved is None or frame // self.every > self.saved // self.every:
+            self.save(frame)
+
+    def save(self, frame):
+        if frame != self.saved:
+            self.frame_count.assign(frame)
+            self.manager.save(checkpoint_number=frame)
+            self.saved = frame
+
+
 def serving_policy(agent):
     """The policy a run exports: the agent's policy acting greedily (its distribution's mode).
 
@@ -112,6 +134,7 @@ def train_agent(
     hparams=None,
     seed=0,
     learning_rate=None,
+    checkpoint_every=100,
     verbose=1,
 ):
     """Trains agent `name` with `threads` actor-learners for `frames` frames, resuming if possible.
@@ -125,6 +148,7 @@ def train_agent(
       hparams: overrides of the agent's defaults, a dict or a `"key=value,..."` string.
       seed: seeds networks, environments and noise.
       learning_rate: if not None, overrides the `learning_rate` hyper-parameter.
+      checkpoint_every: frames between checkpoints (one is also written at the end).
       verbose: 1 for the progress bar, 0 for none.
 
     Returns:
@@ -133,39 +157,38 @@ def train_agent(
     """
     from export.saved_model import next_version  # training is the top layer; it may.
     from tfgen import hparams as hparams_lib
-    from tfgen import registry
+    from tfgen import registry, run_dir
+    from tfgen.checks import check_int
     from tfgen.rl.a2c_agent import save_policy
     from tfgen.run_dir import RunDir
 
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise ValueError(f"frames: expected a positive int, got {frames!r}.")
+    check_int(frames, "frames")
+    check_int(checkpoint_every, "checkpoint_every")
     entry = registry.get(name)
     resolved = resolve_hparams(name, hparams, learning_rate)
     env = env or entry.dataset
     run = RunDir(model_dir)
-    run.write_config(
-        hparams_lib.to_json(
-            {"model": name, "env": env, "threads": threads, "seed": seed, "hparams": resolved}
-        )
+    config = hparams_lib.to_json(
+        {"model": name, "env": env, "threads": threads, "seed": seed, "hparams": resolved}
     )
+    run.write_config(config)
 
     agent = entry.model_class(env, num_threads=threads, seed=seed, **resolved)
     frame_count = tf.Variable(0, dtype=tf.int64, trainable=False, name="frames")
-    checkpoint = tf.train.Checkpoint(**agent.checkpoint_items(), frames=frame_count)
-    manager = run.checkpoint_manager(checkpoint)
-    latest = run.latest_checkpoint()
+    trackables = {**agent.checkpoint_items(), "frames": frame_count}
+    manager = run.checkpoint_manager(run_dir.training_checkpoint(config, **trackables))
+    latest = run.restore_latest(config, **trackables)
+    checkpointer = _Checkpointer(manager, frame_count, checkpoint_every)
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
         agent.frames = int(frame_count.numpy())
         if verbose:
             print(f"Restored {latest} at frame {agent.frames}.", flush=True)
 
     reporter = _Reporter(frames, agent.frames, run.log_dir, verbose)
     if agent.frames < frames:
-        agent.train(frames, on_episode=reporter)
+        agent.train(frames, on_episode=reporter, on_update=checkpointer)
     reporter.close(agent.frames)
-    frame_count.assign(agent.frames)
-    manager.save(checkpoint_number=agent.frames)
+    checkpointer.save(agent.frames)
     export_dir = save_policy(
         serving_policy(agent),
         os.path.join(run.export_base, str(next_version(run.export_base))),

@@ -5,6 +5,7 @@ exports must load in a Python process that never imports tfgen and give the
 same outputs as the in-process model, with and without `--xla`.
 """
 
+import errno
 import os
 import shutil
 import subprocess
@@ -13,11 +14,15 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.lib.io import file_io
 
 import export
 import training
-from tests import fresh_process
-from tests.conformance import goldens
+from serving.errors import ServingError
+from serving.model_manager import ModelConfig, ModelManager
+from tests import damage, fresh_process
+from tests.conformance import golden_checkpoints, goldens
+from tfgen import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = goldens.hparams_flag("pixelcnn")
@@ -224,8 +229,13 @@ def _bare_prefix(model_dir, tmp_path):
 
 
 def test_restore_is_never_partial(model_dir, tmp_path):
-    """A bare checkpoint with the wrong hyper-parameters or model fails loudly, naming it."""
-    prefix = _bare_prefix(model_dir, tmp_path)
+    """A bare checkpoint with the wrong hyper-parameters or model fails loudly, naming it.
+
+    The checkpoint holds only the model, no run config (as older runs wrote), so the
+    model is built from the arguments.
+    """
+    checkpoint = tf.train.Checkpoint(model=export.load_trained(model_dir))
+    prefix = checkpoint.write(str(tmp_path / "elsewhere" / "ckpt"))
     tiny = goldens.GOLDENS["pixelcnn"].hparams
 
     def load(name="pixelcnn", **changes):
@@ -241,3 +251,92 @@ def test_restore_is_never_partial(model_dir, tmp_path):
         load(filters=2 * tiny["filters"])
     with pytest.raises(ValueError, match="to hold the variables of model 'wavenet'"):
         export.load_trained(prefix, "wavenet", hparams=goldens.GOLDENS["wavenet"].hparams)
+
+
+def test_bare_prefix_builds_the_model_it_was_trained_as(model_dir, tmp_path):
+    """A prefix copied away from its run (no config.json) builds the model from its own config."""
+    prefix = _bare_prefix(model_dir, tmp_path)
+    default_shape = registry.resolve_hparams("pixelcnn")["image_shape"]
+    assert tuple(default_shape) != (8, 8, 1)  # What a build from the defaults would give.
+    expected = [w.tobytes() for w in export.load_trained(model_dir).get_weights()]
+    for model in (export.load_trained(prefix), export.load_trained(prefix, "pixelcnn", TINY)):
+        assert tuple(model.get_config()["image_shape"]) == (8, 8, 1)
+        assert [w.tobytes() for w in model.get_weights()] == expected
+    with pytest.raises(ValueError, match="Expected model 'pixelcnn'.*got 'wavenet'") as error:
+        export.load_trained(prefix, "wavenet")
+    assert prefix in str(error.value)
+    with pytest.raises(ValueError, match="Expected dataset 'digits'.*got 'mnist'"):
+        export.load_trained(prefix, "pixelcnn", dataset="mnist")
+    for checkpoint in (prefix, model_dir):
+        with pytest.raises(ValueError, match="filters: expected 8, got 16") as error:
+            export.load_trained(checkpoint, "pixelcnn", "filters=16")
+    assert "leave --hparams out" in str(error.value)
+
+
+def test_golden_checkpoints_without_a_config_still_load():
+    golden = goldens.GOLDENS["pixelcnn"]
+    prefix, _ = golden_checkpoints.paths("pixelcnn")
+    model = export.load_trained(
+        prefix, "pixelcnn", golden.hparams, golden.dataset, golden.dataset_options
+    )
+    reader = tf.train.load_checkpoint(prefix)
+    assert sorted(w.tobytes() for w in model.get_weights()) == sorted(
+        reader.get_tensor(key).tobytes()
+        for key in reader.get_variable_to_shape_map()
+        if key.startswith("model/")
+    )
+
+
+@pytest.mark.parametrize("how", damage.KINDS)
+def test_damaged_checkpoint_is_named_and_the_previous_one_exported(model_dir, tmp_path, how):
+    run = str(tmp_path / "run")
+    shutil.copytree(model_dir, run)
+    latest = tf.train.latest_checkpoint(os.path.join(run, "checkpoints"))
+    data = damage.damage_checkpoint(latest, how)
+    with pytest.raises(ValueError, match="Expected a training model_dir or a whole checkpoint"):
+        export.load_trained(latest)
+    with pytest.raises(ValueError, match=f"{data} is unreadable"):
+        export.load_trained(latest)
+    previous = os.path.join(run, "checkpoints", "ckpt-2")
+    assert latest != previous
+    expected = [w.tobytes() for w in export.load_trained(previous).get_weights()]
+    assert [w.tobytes() for w in export.load_trained(run).get_weights()] == expected
+
+
+def _assert_nothing_served(base):
+    """The serving model manager finds no version under `base` to load."""
+    manager = ModelManager([ModelConfig("pixelcnn", base)], poll_wait_seconds=0)
+    manager.start()
+    with pytest.raises(ServingError, match="Servable not found"):
+        manager.get("pixelcnn")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+        tf.errors.ResourceExhaustedError(None, None, "No space left on device"),
+    ],
+    ids=["OSError", "OpError"],
+)
+def test_full_disk_during_export_leaves_no_version(model_dir, tmp_path, monkeypatch, error):
+    """ENOSPC half-way through saved_model.pb: no version a server would load, nothing left."""
+    model = export.load_trained(model_dir)
+    base = str(tmp_path / "pixelcnn")
+    write = file_io.atomic_write_string_to_file
+
+    def full_disk(filename, contents, overwrite=True):
+        with open(filename, "wb") as f:  # Half of it reaches the disk, then it is full.
+            f.write(contents[: len(contents) // 2])
+        assert [name for name in os.listdir(base) if name.isdigit()] == []
+        _assert_nothing_served(base)  # Not even while the write is under way.
+        raise error
+
+    monkeypatch.setattr(file_io, "atomic_write_string_to_file", full_disk)
+    with pytest.raises(OSError, match="Expected to write SavedModel version") as raised:
+        export.export_model(model, base)
+    assert os.path.join(base, "1") in str(raised.value) and "No space left" in str(raised.value)
+    assert os.listdir(base) == []
+    _assert_nothing_served(base)
+    monkeypatch.setattr(file_io, "atomic_write_string_to_file", write)
+    assert export.export_model(model, base) == os.path.join(base, "1")

@@ -19,7 +19,9 @@ import tensorflow as tf
 from absl import app, flags
 
 from export import saved_model
+from tfgen import run_dir
 from tfgen.algorithms import curriculum as curriculum_lib
+from tfgen.run_dir import RunDir
 from training import __main__ as cli
 from training import curriculum
 from training import flags as training_flags
@@ -191,6 +193,9 @@ def test_resume_restores_the_syllabus_state(tmp_path, capsys):
     model, resumed = _train("mean_prediction_gain", model_dir, 6, checkpoint_every=3, verbose=1)
     assert "at step 3." in capsys.readouterr().out
     assert int(model.optimizer.iterations.numpy()) == 6
+    run = RunDir(str(model_dir))
+    assert run_dir.checkpoint_config(run.latest_checkpoint()) == run.read_config()
+    assert run.read_config()["batch_size"] == 4
     np.testing.assert_array_equal(resumed.tasks[:3], first.tasks)
     np.testing.assert_array_equal(resumed.tasks, reference.tasks)
     np.testing.assert_allclose(resumed.gains, reference.gains, rtol=1e-5, atol=1e-6)

@@ -196,16 +196,25 @@ def test_train_library_api_and_rerun(tmp_path):
             hparams=TINY + ",filters=4",
             verbose=0,
         )
-    # The index names a checkpoint whose files are gone: an error, not a silent step 0.
-    latest = RunDir(model_dir).latest_checkpoint()
-    for name in os.listdir(os.path.dirname(latest)):
-        if name.startswith(os.path.basename(latest) + "."):
-            os.remove(os.path.join(os.path.dirname(latest), name))
-    with pytest.raises(ValueError, match="which .* names as the latest") as error:
+    # The index names checkpoints whose files are gone: the newest whole one is used, and
+    # with none left, an error rather than a silent step 0.
+    run = RunDir(model_dir)
+    latest = run.latest_checkpoint()
+    _remove_checkpoint(latest)
+    previous = run.latest_checkpoint()
+    assert previous.endswith("ckpt-2") and latest.endswith("ckpt-3")
+    _remove_checkpoint(previous)
+    with pytest.raises(ValueError, match="Expected a whole checkpoint among") as error:
         training.train(
             "pixelcnn", "digits", steps=3, batch_size=8, model_dir=model_dir, hparams=TINY
         )
-    assert latest in str(error.value)
+    assert f"{latest}: {latest}.index is missing" in str(error.value)
+
+
+def _remove_checkpoint(prefix):
+    for name in os.listdir(os.path.dirname(prefix)):
+        if name.startswith(os.path.basename(prefix) + "."):
+            os.remove(os.path.join(os.path.dirname(prefix), name))
 
 
 def test_train_rejects_bad_arguments(tmp_path):

@@ -487,6 +487,7 @@ class ActorLearner:
     def run(self, frames):
         while self.a3c.frames < frames and not self.a3c.stopped:
             self.step()
+            self.a3c.updated()
 
 
 @registry.register(
@@ -564,7 +565,8 @@ class A3C:
             anneal,
         )
         self.frames, self.history, self.stopped = 0, [], False
-        self._lock, self._on_episode, self._total = threading.Lock(), None, None
+        self._lock = threading.Lock()
+        self._on_episode = self._on_update = self._total = None
         environments = [_load_env(env, i, seed * 1000 + i) for i in range(num_threads)]
         self.time_step_spec = tensor_spec.from_spec(environments[0].time_step_spec())
         self.action_spec = tensor_spec.from_spec(environments[0].action_spec())
@@ -615,18 +617,28 @@ class A3C:
                 if self._on_episode is not None:
                     self._on_episode(self.frames, episode_return)
 
-    def train(self, frames, on_episode=None):
+    def updated(self):
+        """Calls `train`'s `on_update(frame)` (under the lock) after a learner's update."""
+        if self._on_update is not None:
+            with self._lock:
+                self._on_update(self.frames)
+
+    def train(self, frames, on_episode=None, on_update=None):
         """Runs the `k` actor-learners until the shared counter reaches `frames`.
 
         Args:
           frames: total environment frames `T_max` (counting earlier calls).
           on_episode: None or `(frame, episode_return) -> None`, called (under
             a lock) whenever a learner finishes an episode.
+          on_update: None or `(frame) -> None`, called (under the same lock)
+            after each update of the shared parameters, where a runner can
+            checkpoint (with one learner, between an update and the next rollout).
 
         Returns:
           `history`, `[(frame, episode return), ...]`.
         """
-        self._on_episode, self._total, self.stopped = on_episode, frames, False
+        self._on_episode, self._on_update = on_episode, on_update
+        self._total, self.stopped = frames, False
         run_threads(
             [
                 (f"a3c-learner-{learner.index}", functools.partial(learner.run, frames))
