@@ -7,14 +7,17 @@ and columnar formats, b64 strings, wrong nesting, malformed JSON). The
 conformance suite sends them to every signature of every exported model.
 """
 
+import http.client
 import json
 
+import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfgen.signatures import SignatureLimits
 
@@ -136,3 +139,59 @@ def rest_bodies(draw, signature, specs):
     if draw(st.booleans()):
         document["signature_name"] = signature
     return json.dumps(document).encode()
+
+
+# -- the property ---------------------------------------------------------------
+
+
+def fuzz_served_model(server, name, signatures):
+    """Sends hostile gRPC and REST requests to each signature of model `name` on `server`.
+
+    Asserts every answer is a client's status (`GRPC_ANSWERS`, `HTTP_ANSWERS`) and that the
+    server still answers after each signature's requests.
+    """
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        signature_defs = server.manager.get(name).signature_defs
+        for signature in signatures:
+            specs = input_specs(signature_defs[signature])
+            _fuzz_grpc(stub, name, signature, specs)
+            _fuzz_rest(server.rest_port, name, signature, specs)
+            _assert_still_serving(stub, f"{name}/{signature}")
+
+
+def _fuzz_grpc(stub, name, signature, specs):
+    @SETTINGS
+    @given(request=predict_requests(name, signature, specs))
+    def fuzz(request):
+        try:
+            stub.Predict(request, timeout=60)
+        except grpc.RpcError as e:
+            assert e.code().name in GRPC_ANSWERS, f"{e.code()}: {e.details()}"
+
+    fuzz()
+
+
+def _fuzz_rest(port, name, signature, specs):
+    @SETTINGS
+    @given(body=rest_bodies(signature, specs))
+    def fuzz(body):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            connection.request("POST", f"/v1/models/{name}:predict", body=body)
+            response = connection.getresponse()
+            status, document = response.status, json.loads(response.read())
+        finally:
+            connection.close()
+        assert status in HTTP_ANSWERS, f"{status}: {document}"
+        assert (status == 200) != ("error" in document), document
+
+    fuzz()
+
+
+def _assert_still_serving(stub, what):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "no_such_model"
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=60)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND, f"server down after fuzzing {what}"

@@ -13,17 +13,13 @@ xdist group (`--dist loadgroup`), so one worker exports each model once.
 """
 
 import functools
-import http.client
 import inspect
 import json
 import os
 
-import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import export
 import tfgen.models
@@ -202,51 +198,8 @@ def test_served_signatures_answer_hostile_requests_with_client_statuses(name, ex
         max_request_bytes=hostile_requests.MAX_REQUEST_BYTES,
         max_tensor_elements=hostile_requests.MAX_TENSOR_ELEMENTS,
     )
-    with server, grpc.insecure_channel(server.grpc_address) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        signature_defs = server.manager.get(name).signature_defs
-        for signature in registry.get(name).signatures:
-            specs = hostile_requests.input_specs(signature_defs[signature])
-            _fuzz_grpc(stub, name, signature, specs)
-            _fuzz_rest(server.rest_port, name, signature, specs)
-            _assert_still_serving(stub, f"{name}/{signature}")
-
-
-def _fuzz_grpc(stub, name, signature, specs):
-    @hostile_requests.SETTINGS
-    @given(request=hostile_requests.predict_requests(name, signature, specs))
-    def fuzz(request):
-        try:
-            stub.Predict(request, timeout=60)
-        except grpc.RpcError as e:
-            assert e.code().name in hostile_requests.GRPC_ANSWERS, f"{e.code()}: {e.details()}"
-
-    fuzz()
-
-
-def _fuzz_rest(port, name, signature, specs):
-    @hostile_requests.SETTINGS
-    @given(body=hostile_requests.rest_bodies(signature, specs))
-    def fuzz(body):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            connection.request("POST", f"/v1/models/{name}:predict", body=body)
-            response = connection.getresponse()
-            status, document = response.status, json.loads(response.read())
-        finally:
-            connection.close()
-        assert status in hostile_requests.HTTP_ANSWERS, f"{status}: {document}"
-        assert (status == 200) != ("error" in document), document
-
-    fuzz()
-
-
-def _assert_still_serving(stub, what):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "no_such_model"
-    with pytest.raises(grpc.RpcError) as info:
-        stub.Predict(request, timeout=60)
-    assert info.value.code() == grpc.StatusCode.NOT_FOUND, f"server down after fuzzing {what}"
+    with server:
+        hostile_requests.fuzz_served_model(server, name, registry.get(name).signatures)
 
 
 @pytest.mark.parametrize("name", NAMES)
