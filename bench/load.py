@@ -41,11 +41,9 @@ class _Row:
     """One kind of request: a model, a signature and a transport, with its request body."""
 
     def __init__(self, spec, plan):
-        self.model, self.signature, self.transport = (
-            spec["model"],
-            spec["signature"],
-            spec["transport"],
-        )
+        self.model = spec["model"]
+        self.signature = spec["signature"]
+        self.transport = spec["transport"]
         if self.transport == "gRPC":
             self.request = predict_pb2.PredictRequest.FromString(base64.b64decode(spec["body"]))
         else:
@@ -84,6 +82,7 @@ class _Row:
         return "OK", _sorted_arrays(json.loads(document)["outputs"]), None
 
     def report(self):
+        """What this row's requests got back, as JSON types."""
         return {
             "statuses": dict(self.statuses),
             "seconds": self.seconds,

@@ -6,15 +6,16 @@ hyper-parameters (untrained), serves all three from one `python -m serving
 `--requests` requests spread evenly over `--duration_seconds` from `--streams` concurrent
 streams, round robin over model x signature (`serving_default`, `log_prob`, `sample` with 2
 samples and a fixed seed) x transport (gRPC stubs, REST JSON), all asking for the latest
-version. Meanwhile, every `--version_seconds`, a new version of each model is written (a copy
-of its export, staged in a hidden directory and renamed, as `export` does) and the versions
-older than the one the server reports AVAILABLE are removed. The server's RSS is sampled
-throughout.
+version. The load's first half is steady, requests only; in its second half, the rollout,
+every `--version_seconds` a new version of each model is written (a copy of its export, staged
+in a hidden directory and renamed, as `export` does) and the versions older than the one the
+server reports AVAILABLE are removed. The server's RSS is sampled throughout, so that its growth
+with requests (the steady half) and with versions loaded (the rollout) are told apart.
 
 The tables give, per model x signature x transport, the requests, the failures by status,
 the answers that differ from the first (every version holds the same weights, so any
 difference is wrong) and the p50 / p99 latency; then the totals, whether the server stayed up
-and exited 0 on SIGTERM, and its RSS after the warm-up and at the end.
+and exited 0 on SIGTERM, and its RSS along the way.
 
     python -m bench.soak [--duration_seconds 120] [--requests 6000] [--streams 16]
     python -m bench.soak --tiny   # a few seconds, 36 requests: a smoke run
@@ -48,7 +49,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_float("duration_seconds", 120.0, "Seconds over which the requests are spread.")
 flags.DEFINE_integer("requests", 6000, "Requests sent after the warm-up.")
 flags.DEFINE_integer("streams", 16, "Concurrent client streams (threads of the load process).")
-flags.DEFINE_float("version_seconds", 5.0, "Seconds between new versions of every model.")
+flags.DEFINE_float(
+    "version_seconds", 5.0, "Seconds between new versions of every model in the rollout half."
+)
 
 MODELS = ("pixelcnn", "bytenet_lm", "mixture_vae")
 SIGNATURES = ("serving_default", "log_prob", "sample")
@@ -58,6 +61,9 @@ TRANSPORTS = ("gRPC", "REST")
 RSS_TOLERANCE = 0.05
 RSS_SAMPLE_SECONDS = 0.5
 POLL_SECONDS = 0.1
+# What serving.model_manager logs when a version starts serving, or fails to load.
+LOADED = ": serving version "
+FAILED_LOAD = ": failed to load version "
 _AVAILABLE = get_model_status_pb2.ModelVersionStatus.State.AVAILABLE
 _MB = 2**20
 
@@ -267,8 +273,16 @@ def _serve(workdir):
     return server, versions, rows
 
 
+def _count(server, line):
+    """How many times the server has logged `line` (one of its ModelManager's messages)."""
+    return server.output().count(line)
+
+
 def _soak(server, versions, load_process, plan):
-    """Runs the load beside the version churn and the RSS sampler.
+    """Runs the load: its steady half, then its rollout half beside the version churn.
+
+    The server's RSS is sampled throughout; its end value is read once every model serves its
+    newest version.
 
     Returns:
       (the load's report, a dict of what the server did).
@@ -285,15 +299,16 @@ def _soak(server, versions, load_process, plan):
     stop = threading.Event()
     stop.wait(plan["seconds"] / 2)  # The steady half: requests only.
     rss.update(warm=sampler.samples[0], steady=sampler.now())
-    written = versions.written
+    steady_loads = _count(server, LOADED)
     churn = threading.Thread(target=_churn, args=(versions, client, stop))
     churn.start()  # The rollout half: requests and new versions.
     report = json.loads(load_process.read_line())
     stop.set()
     churn.join()
+    latest_served = _wait_for_latest(versions, client)
     rss["end"] = sampler.stop()
     rss["max"] = max(sampler.samples)
-    latest_served = _wait_for_latest(versions, client)
+    loads = _count(server, LOADED)
     for name, latest in versions.latest.items():  # The rollout's end: the old versions go.
         versions.remove_older(name, latest)
     client.close()
@@ -301,7 +316,9 @@ def _soak(server, versions, load_process, plan):
     return report, {
         "rss": rss,
         "written": versions.written,
-        "rollout_loads": versions.written - written,
+        "loads": loads,
+        "rollout_loads": loads - steady_loads,
+        "failed_loads": _count(server, FAILED_LOAD),
         "removed": versions.removed,
         "latest_served": latest_served,
         "alive": alive,
@@ -365,6 +382,10 @@ def _summary_table(plan, report, soak):
             f"over {plan['seconds']:.0f} s)",
         ),
         ("versions written / removed", f"{soak['written']} / {soak['removed']}"),
+        (
+            "versions the server loaded / failed to load",
+            f"{soak['loads']} / {soak['failed_loads']}",
+        ),
         ("versions that answered gRPC requests", _answered(plan, report)),
         ("newest version served at the end", "yes" if soak["latest_served"] else "no"),
         ("server alive after the load", "yes" if soak["alive"] else "no"),
@@ -381,7 +402,7 @@ def _summary_table(plan, report, soak):
         ),
         (
             "RSS growth per version loaded (rollout half), MB",
-            f"{(rss['end'] - rss['steady']) / soak['rollout_loads'] / _MB:+.1f}",
+            f"{(rss['end'] - rss['steady']) / max(soak['rollout_loads'], 1) / _MB:+.1f}",
         ),
         (
             f"RSS flat with requests (steady half within {RSS_TOLERANCE:.0%} of warm-up)",
@@ -394,6 +415,7 @@ def _summary_table(plan, report, soak):
 def main(argv):
     del argv
     results.tiny_defaults(duration_seconds=3.0, requests=36, streams=4, version_seconds=2.0)
+    busy = os.getloadavg()[0]  # Other work on the machine, for the table's note.
     workdir = tempfile.mkdtemp(prefix="tfgen-bench-soak-")
     load_process = LoadProcess(os.path.join(workdir, "load.log"))
     server = None
@@ -419,11 +441,13 @@ def main(argv):
         f"with REST on; a second process sends {FLAGS.requests} requests spread over "
         f"{FLAGS.duration_seconds:.0f} s from {FLAGS.streams} streams, round robin over "
         f"model x signature x transport (`sample`: 2 samples, fixed seed; REST: columnar JSON), "
-        f"latest version, after one warm-up request per row. Every {FLAGS.version_seconds:.0f} s "
-        f"a new version of each model is written (copied, staged, renamed) and the versions older "
-        f"than the served one are removed. Wrong answers: answers that differ from the first to "
+        f"latest version, after one warm-up request per row. In the second half (the rollout), "
+        f"every {FLAGS.version_seconds:.0f} s a new version of each model is written (copied, "
+        f"staged, renamed) and the versions older than the served one are removed. Wrong "
+        f"answers: answers that differ from the first to "
         f"the same model and signature (every version holds the same weights). Server and client "
-        f"on one machine ({results.machine()}), shared with other work.\n\n"
+        f"on one machine ({results.machine()}), shared with other work (load average {busy:.1f} at "
+        f"the start).\n\n"
     )
     text += _row_table(plan, report) + "\n\n" + _summary_table(plan, report, soak)
     results.write_block("soak", text)

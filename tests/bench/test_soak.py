@@ -40,6 +40,7 @@ def test_soak_tiny():
     assert values["wrong answers"] == "0"
     # Version 1 of each model, one more at the start of the rollout half, then version 1 removed.
     assert values["versions written / removed"] == "6 / 3"
+    assert values["versions the server loaded / failed to load"] == "6 / 0"
     assert values["newest version served at the end"] == "yes"
     assert values["server alive after the load"] == "yes"
     assert values["server exit code on SIGTERM"] == "0"
