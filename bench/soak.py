@@ -156,8 +156,10 @@ def _served_version(client, name):
 
 
 def _churn(versions, client, stop):
-    """From now until `stop`, every `--version_seconds`: a new version of every model, and the
-    versions older than the one served removed."""
+    """Writes versions until `stop`: now and every `--version_seconds`, one more of each model.
+
+    After each write, the model's versions older than the one the server serves are removed.
+    """
     while True:
         for name in versions.bases:
             versions.write(name)
@@ -300,11 +302,13 @@ def _soak(server, versions, load_process, plan):
     stop.wait(plan["seconds"] / 2)  # The steady half: requests only.
     rss.update(warm=sampler.samples[0], steady=sampler.now())
     steady_loads = _count(server, LOADED)
-    churn = threading.Thread(target=_churn, args=(versions, client, stop))
-    churn.start()  # The rollout half: requests and new versions.
-    report = json.loads(load_process.read_line())
-    stop.set()
-    churn.join()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        churn = pool.submit(_churn, versions, client, stop)  # The rollout half: new versions.
+        try:
+            report = json.loads(load_process.read_line())
+        finally:
+            stop.set()
+        churn.result()  # Re-raises what stopped it early, if anything did.
     latest_served = _wait_for_latest(versions, client)
     rss["end"] = sampler.stop()
     rss["max"] = max(sampler.samples)
