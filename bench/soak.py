@@ -44,6 +44,7 @@ from bench import load, results
 from serving.client import Client
 from serving.process import ServerProcess
 from tests.conformance import goldens
+from tests.serving.conftest import install_version
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("duration_seconds", 120.0, "Seconds over which the requests are spread.")
@@ -129,11 +130,8 @@ class Versions:
 
     def write(self, name):
         """Writes version `latest + 1` of model `name`, atomically (staged, then renamed)."""
-        version = self.latest[name] + 1
-        staging = os.path.join(self.bases[name], f".tmp-{version}-{os.getpid()}")
-        shutil.copytree(self.templates[name], staging)
-        os.rename(staging, os.path.join(self.bases[name], str(version)))
-        self.latest[name] = version
+        self.latest[name] += 1
+        install_version(self.bases[name], self.latest[name], self.templates[name])
         self.written += 1
 
     def remove_older(self, name, served):
