@@ -242,6 +242,7 @@ class LoadProcess:
         return line.strip()
 
     def close(self):
+        """Ends it (if still running) and closes its log."""
         self.proc.kill()
         self.proc.wait()
         self._log.close()
