@@ -19,7 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=30 tests
 
-BENCHES := serving pixelcnn_sampling pixelcnn_mnist vpn_moving_digits vpn_bytenet bytenet sam wavenet parallel_wavenet wavenet_audio bfn bfn_results mixture_vae draw acn kanerva associative_capacity associative_tasks act grid_lstm bptt_msm snap curriculum dni dni_async a3c rl_exploration
+BENCHES := serving soak pixelcnn_sampling pixelcnn_mnist vpn_moving_digits vpn_bytenet bytenet sam wavenet parallel_wavenet wavenet_audio bfn bfn_results mixture_vae draw acn kanerva associative_capacity associative_tasks act grid_lstm bptt_msm snap curriculum dni dni_async a3c rl_exploration
 
 bench: $(STAMP)
 	for bench in $(BENCHES); do $(BIN)/python -m bench.$$bench || exit 1; done

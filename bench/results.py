@@ -75,6 +75,24 @@ def time_calls(fn, repeats, warmup=1):
     return np.asarray(seconds)
 
 
+def proc_status(field, pid="self"):
+    """A memory field of `/proc/PID/status` (`VmRSS`, `VmHWM`) in bytes (Linux).
+
+    Args:
+      field: the field's name.
+      pid: a process id, or "self" (this process).
+
+    Raises:
+      ValueError: the file has no such field.
+    """
+    path = f"/proc/{pid}/status"
+    with open(path, encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise ValueError(f"{path}: expected a {field} line, found none.")
+
+
 class TimeLimit(tf.keras.callbacks.Callback):
     """Stops `fit` after `seconds` of training (None: no cap); counts the steps and the time."""
 

@@ -116,15 +116,6 @@ PAPER = "1,000x faster and with 3,000x less physical memory than non-sparse mode
 
 
 # ---------------------------------------------------------------- one configuration
-def _status(field):
-    """A /proc/self/status field (`VmRSS`, `VmHWM`) in bytes."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise ValueError(f"/proc/self/status: expected a {field} line, found none.")
-
-
 def _reset_peak():
     """Sets VmHWM back to VmRSS (Linux: 5 written to /proc/self/clear_refs)."""
     with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
@@ -219,9 +210,9 @@ def _run_one(method, memory_size, steps):
         run(length)
         _release_freed_memory()
         _reset_peak()
-        before = _status("VmRSS")
+        before = results.proc_status("VmRSS")
         run(length)
-        peaks[length] = _status("VmHWM") - before
+        peaks[length] = results.proc_status("VmHWM") - before
     _caching_malloc()
     for length in lengths:
         seconds[length] = float(
