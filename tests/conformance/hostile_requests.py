@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from serving.model_manager import ModelConfig
+from serving.server import ModelServer
+from tfgen import registry
 from tfgen.signatures import SignatureLimits
 
 # The limits exports are fuzzed under: any request they accept is cheap.
@@ -144,16 +147,25 @@ def rest_bodies(draw, signature, specs):
 # -- the property ---------------------------------------------------------------
 
 
-def fuzz_served_model(server, name, signatures):
-    """Sends hostile gRPC and REST requests to each signature of model `name` on `server`.
+def fuzz_model(name, base_path):
+    """Serves `base_path` as model `name` in-process and sends each signature hostile requests.
 
-    Asserts every answer is a client's status (`GRPC_ANSWERS`, `HTTP_ANSWERS`) and that the
-    server still answers after each signature's requests.
+    The signatures are the registry's for `name`. Asserts every gRPC and REST answer is a
+    client's status (`GRPC_ANSWERS`, `HTTP_ANSWERS`) and that the server still answers after
+    each signature's requests.
     """
-    with grpc.insecure_channel(server.grpc_address) as channel:
+    server = ModelServer(
+        [ModelConfig(name, base_path)],
+        port=0,
+        enable_rest=True,
+        file_system_poll_wait_seconds=0,
+        max_request_bytes=MAX_REQUEST_BYTES,
+        max_tensor_elements=MAX_TENSOR_ELEMENTS,
+    )
+    with server, grpc.insecure_channel(server.grpc_address) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         signature_defs = server.manager.get(name).signature_defs
-        for signature in signatures:
+        for signature in registry.get(name).signatures:
             specs = input_specs(signature_defs[signature])
             _fuzz_grpc(stub, name, signature, specs)
             _fuzz_rest(server.rest_port, name, signature, specs)

@@ -19,8 +19,6 @@ from tf_agents.environments import suite_gym
 from tf_agents.trajectories import time_step as ts
 
 from serving.client import Client
-from serving.model_manager import ModelConfig
-from serving.server import ModelServer
 from tests import fresh_process
 from tests.conformance import hostile_requests
 from tests.serving.conftest import server_factory  # noqa: F401  (the serving tests' fixture)
@@ -181,13 +179,4 @@ def test_policy_is_served_over_grpc(trained, observations, server_factory):  # n
 def test_served_policy_answers_hostile_requests_with_client_statuses(trained):
     """Random and malformed requests to every policy signature get a client's status."""
     name, _, _, run = trained
-    server = ModelServer(
-        [ModelConfig(name, run.export_base)],
-        port=0,
-        enable_rest=True,
-        file_system_poll_wait_seconds=0,
-        max_request_bytes=hostile_requests.MAX_REQUEST_BYTES,
-        max_tensor_elements=hostile_requests.MAX_TENSOR_ELEMENTS,
-    )
-    with server:
-        hostile_requests.fuzz_served_model(server, name, registry.get(name).signatures)
+    hostile_requests.fuzz_model(name, run.export_base)

@@ -23,8 +23,6 @@ import tensorflow as tf
 
 import export
 import tfgen.models
-from serving.model_manager import ModelConfig
-from serving.server import ModelServer
 from tests import fresh_process
 from tests.conformance import goldens, hostile_requests
 from tfgen import hparams, registry
@@ -190,16 +188,7 @@ def test_export_loads_in_fresh_process(name, exported, tmp_path):
 @pytest.mark.parametrize("name", EXPORT_GROUPS)
 def test_served_signatures_answer_hostile_requests_with_client_statuses(name, exported):
     """Random and malformed requests to every signature get a client's status; it stays up."""
-    server = ModelServer(
-        [ModelConfig(name, exported(name))],
-        port=0,
-        enable_rest=True,
-        file_system_poll_wait_seconds=0,
-        max_request_bytes=hostile_requests.MAX_REQUEST_BYTES,
-        max_tensor_elements=hostile_requests.MAX_TENSOR_ELEMENTS,
-    )
-    with server:
-        hostile_requests.fuzz_served_model(server, name, registry.get(name).signatures)
+    hostile_requests.fuzz_model(name, exported(name))
 
 
 @pytest.mark.parametrize("name", NAMES)
