@@ -105,14 +105,14 @@ def signature_function(fn, specs, value_ranges=None):
 
     def wrapper(*args, **kwargs):
         inputs = signature.bind(*args, **kwargs).arguments
-        return fn(**checked_inputs(inputs, specs, value_ranges, limits))
+        return fn(**_checked_inputs(inputs, specs, value_ranges, limits))
 
     wrapper.__signature__ = signature
     wrapper.__name__ = fn.__name__
     return tf.function(wrapper, input_signature=specs)
 
 
-def checked_inputs(inputs, specs, value_ranges, limits):
+def _checked_inputs(inputs, specs, value_ranges, limits):
     """Returns `inputs` behind control dependencies on every check of their values."""
     checks = _batch_checks(inputs, specs, value_ranges, limits)
     for spec in specs:
