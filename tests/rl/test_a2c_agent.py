@@ -130,6 +130,12 @@ def test_policy_exports_with_serving_default_and_answers_through_serving(tmp_pat
     assert set(outputs["serving_default"]["action"]) <= {0, 1}
     assert set(outputs["action"]) == set(outputs["serving_default"])
     assert int(outputs["get_train_step"]["int64"]) == 1
+    # A batch of initial states is bounded, so one request cannot ask for gigabytes of zeros.
+    get_initial_state = tf.saved_model.load(export_dir).signatures["get_initial_state"]
+    get_initial_state(batch_size=tf.constant(BATCH))
+    for batch_size in (-1, 2**31 - 1):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="`batch_size` in"):
+            get_initial_state(batch_size=tf.constant(batch_size))
 
     server = ServerProcess("--model_name=a2c", f"--model_base_path={tmp_path / 'a2c'}")
     try:

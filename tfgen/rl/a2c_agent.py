@@ -35,6 +35,7 @@ from tf_agents.policies import actor_policy, policy_saver
 
 from tfgen.rl.a3c import rollout_loss
 from tfgen.rl.networks import NoisyActorCriticNetwork
+from tfgen.signatures import SignatureLimits, signature_function
 
 __all__ = ["A2CAgent", "A2CLossInfo", "save_policy"]
 
@@ -130,11 +131,26 @@ class A2CAgent(tf_agent.TFAgent):
         return loss_info
 
 
+def _bounded_initial_state(get_initial_state):
+    """PolicySaver's `get_initial_state(batch_size)`, refusing a batch past the limits.
+
+    A recurrent policy's state is `batch_size` rows: unchecked, one request could
+    ask for gigabytes of zeros.
+    """
+    max_examples = SignatureLimits().max_examples
+    return signature_function(
+        lambda batch_size: get_initial_state(batch_size),  # a flat signature: positional
+        [tf.TensorSpec([], tf.int32, name="batch_size")],
+        {"batch_size": (0, max_examples)},
+    )
+
+
 def save_policy(policy, export_dir, train_step=None):
     """Exports `policy` with `PolicySaver` plus a `serving_default` alias of `action`.
 
     The export has PolicySaver's signatures (`action`, `get_initial_state`,
-    `get_train_step`, `get_metadata`) and `serving_default`; it loads with
+    `get_train_step`, `get_metadata`) and `serving_default`; `get_initial_state`
+    refuses a `batch_size` outside [0, `SignatureLimits().max_examples`]. It loads with
     plain `tf.saved_model.load` (no tf-agents or TFP import needed).
 
     Writes atomically: the SavedModel is written to a temporary sibling
@@ -152,6 +168,9 @@ def save_policy(policy, export_dir, train_step=None):
         raise ValueError(f"export_dir: expected a new directory, got existing {export_dir!r}.")
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
     saver.signatures["serving_default"] = saver.signatures["action"]
+    saver.signatures["get_initial_state"] = _bounded_initial_state(
+        saver.signatures["get_initial_state"]
+    )
     # The saved `distribution` function returns a TFP distribution, whose type
     # spec only loads where TFP is imported; a signature-only consumer (TF
     # Serving, a fresh process) must not need it, so it is left out.
